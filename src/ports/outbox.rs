@@ -1,0 +1,50 @@
+//! The transactional outbox: events written with the data they describe, relayed afterwards.
+//! Writing happens inside the repositories' transactions; this port is the relay's side.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::InfraError;
+use crate::domain::event::Topic;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    /// Insertion order; events of one task are relayed in this order.
+    pub seq: i64,
+    pub topic: Topic,
+    pub key: String,
+    pub event_id: String,
+    pub payload: Vec<u8>,
+    pub attempts: u32,
+}
+
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Oldest unpublished records whose retry time has come, leased for `lease` so that another
+    /// relay replica does not publish them concurrently. Ordered by `seq`.
+    async fn claim(
+        &self,
+        limit: usize,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxRecord>, InfraError>;
+
+    async fn mark_published(&self, seqs: &[i64], now: DateTime<Utc>) -> Result<(), InfraError>;
+
+    /// Records a failed attempt; the record becomes claimable again at `retry_at`.
+    async fn mark_failed(
+        &self,
+        seq: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), InfraError>;
+
+    /// Resolves when new records may be waiting (a write in this process) or after `max`,
+    /// whichever comes first. Lets the relay publish within milliseconds without busy polling.
+    async fn wait_for_work(&self, max: Duration);
+
+    /// Unpublished records, for `/readyz` and metrics.
+    async fn backlog(&self) -> Result<u64, InfraError>;
+}
