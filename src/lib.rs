@@ -5,5 +5,6 @@
 //! ports; `adapters` implement ports (memory, SQLite, SMTP, …) and drive the app (HTTP);
 //! `bootstrap` is the single composition root that builds adapters from configuration.
 
+pub mod adapters;
 pub mod domain;
 pub mod ports;
