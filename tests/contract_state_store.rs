@@ -1,0 +1,7 @@
+//! StateStore contract for every adapter.
+
+mod contract;
+
+mod sqlite {
+    crate::contract::state::state_store_tests!(crate::contract::adapters::sqlite_state);
+}
