@@ -5,3 +5,10 @@ mod contract;
 mod sqlite {
     crate::contract::labels::label_repository_tests!(crate::contract::adapters::sqlite_stores);
 }
+
+/// One connection, no file: the same behaviour.
+mod sqlite_memory {
+    crate::contract::labels::label_repository_tests!(
+        crate::contract::adapters::sqlite_memory_stores
+    );
+}

@@ -5,3 +5,8 @@ mod contract;
 mod sqlite {
     crate::contract::outbox::outbox_tests!(crate::contract::adapters::sqlite_stores);
 }
+
+/// One connection, no file: the same behaviour.
+mod sqlite_memory {
+    crate::contract::outbox::outbox_tests!(crate::contract::adapters::sqlite_memory_stores);
+}

@@ -8,3 +8,11 @@ mod sqlite {
     crate::contract::search::task_search_tests!(crate::contract::adapters::sqlite_stores);
     crate::contract::reminders::reminder_tests!(crate::contract::adapters::sqlite_stores);
 }
+
+/// One connection, no file: the same behaviour.
+mod sqlite_memory {
+    crate::contract::tasks::task_repository_tests!(crate::contract::adapters::sqlite_memory_stores);
+    crate::contract::task_list::task_list_tests!(crate::contract::adapters::sqlite_memory_stores);
+    crate::contract::search::task_search_tests!(crate::contract::adapters::sqlite_memory_stores);
+    crate::contract::reminders::reminder_tests!(crate::contract::adapters::sqlite_memory_stores);
+}

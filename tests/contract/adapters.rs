@@ -32,6 +32,21 @@ pub async fn sqlite_stores() -> Stores {
     }
 }
 
+/// The same adapters on `sqlite::memory:`: one connection for everything, which also proves no
+/// code path takes a second connection while holding a transaction (it would deadlock here).
+pub async fn sqlite_memory_stores() -> Stores {
+    let store = SqliteStore::open("sqlite::memory:")
+        .await
+        .expect("open in-memory SQLite store");
+    Stores {
+        tasks: Arc::new(store.tasks()),
+        labels: Arc::new(store.labels()),
+        users: Arc::new(store.users()),
+        outbox: Arc::new(store.outbox()),
+        guard: Box::new(store),
+    }
+}
+
 pub async fn sqlite_state() -> StateFixture {
     let (dir, store) = sqlite_temp().await;
     StateFixture {

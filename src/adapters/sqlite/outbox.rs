@@ -117,21 +117,22 @@ impl Outbox for SqliteOutbox {
     }
 
     async fn mark_published(&self, seqs: &[i64], now: DateTime<Utc>) -> Result<(), InfraError> {
-        if seqs.is_empty() {
-            return Ok(());
+        // Chunked: SQLite caps the number of bound parameters per statement.
+        for chunk in seqs.chunks(500) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("UPDATE outbox SET published_at = ");
+            qb.push_bind(micros(now))
+                .push(", lease_until = NULL WHERE published_at IS NULL AND seq IN (");
+            let mut list = qb.separated(", ");
+            for s in chunk {
+                list.push_bind(*s);
+            }
+            qb.push(")");
+            qb.build()
+                .execute(&self.pool)
+                .await
+                .map_err(|e| infra("cannot mark outbox records published", e))?;
         }
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE outbox SET published_at = ");
-        qb.push_bind(micros(now))
-            .push(", lease_until = NULL WHERE published_at IS NULL AND seq IN (");
-        let mut list = qb.separated(", ");
-        for s in seqs {
-            list.push_bind(*s);
-        }
-        qb.push(")");
-        qb.build()
-            .execute(&self.pool)
-            .await
-            .map_err(|e| infra("cannot mark outbox records published", e))?;
         Ok(())
     }
 
