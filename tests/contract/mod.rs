@@ -35,6 +35,14 @@
 //!    (pass the factory as a `crate::` path: it is expanded inside nested modules).
 //! 3. `scheduler_restart_tests!` calls the factory twice on the same directory and expects jobs
 //!    to survive the first fixture's `stop`; only adapters that persist jobs instantiate it.
+//! 4. An adapter that leases jobs should use a lease of about a second in its test factory (the
+//!    SQLite one does): a job wrongly kept after `Done` or `Reject` is only visible when it fires
+//!    again, and the scheduler cases watch for 1.5 s.
+//!
+//! SQLite runs the repository suites twice: on a temporary file (`sqlite`) and on
+//! `sqlite::memory:` (`sqlite_memory`, a single connection). Behaviour that only SQLite has
+//! (several processes on one file, unreadable rows, its shutdown signal) is tested in
+//! `tests/sqlite_adapter.rs`, outside the contract.
 //!
 //! Cases use fixed instants (`support::base()`, microsecond-exact) for everything the port takes
 //! as a parameter, so they are deterministic; only the scheduler and TTL cases use the wall clock,

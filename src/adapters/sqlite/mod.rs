@@ -21,6 +21,7 @@ mod outbox;
 mod reminders;
 mod rows;
 mod scheduler;
+mod scheduler_runner;
 mod state;
 mod task_list;
 mod task_write;
