@@ -49,11 +49,10 @@
 //! with short waits (well under two seconds each).
 //!
 //! Semantics the suites pin down beyond the trait docs (agreed here so adapters cannot drift):
-//! * Outbox `claim` holds back a record while an earlier unpublished record of the same topic and
-//!   key waits for its retry time or is leased, so one task's events are relayed in order.
+//! * Kinds may number label ids separately: a category and a tag can have the same id.
 //! * `StateStore::delete` with `Match` on a missing (or expired) key succeeds; `Absent` on a live
 //!   key fails with `ETagMismatch`.
-//! * `finish_reminder` on an unknown reminder is `NotFound`.
+//! * `finish_reminder` on an unknown reminder (its task was deleted) succeeds and does nothing.
 //! * A cursor of the wrong kind (offset for a sorted list, keyset for a search, text value for a
 //!   numeric sort) is `Invalid` with `ErrorCode::InvalidCursor`.
 

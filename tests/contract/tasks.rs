@@ -521,7 +521,7 @@ pub async fn labels_of_another_user_or_kind_are_refused_and_nothing_is_written(s
     let bob = uid("bob");
     let bobs_cat = category(&s, &bob, "Bob's").await;
     let bobs_tag = tag(&s, &bob, "bob").await;
-    let alices_cat = category(&s, &alice, "Alice's").await;
+    category(&s, &alice, "Alice's").await;
     let alices_tag = tag(&s, &alice, "alice").await;
 
     let attempt = |cat: Option<CategoryId>, tags: Vec<TagId>| {
@@ -546,18 +546,18 @@ pub async fn labels_of_another_user_or_kind_are_refused_and_nothing_is_written(s
         matches!(r, Err(RepoError::TagNotFound(t)) if t == bobs_tag),
         "{r:?}"
     );
-    // A label of the other kind is not a substitute.
+    // A label of the other kind is not a substitute. Kinds may number their ids separately, so
+    // use an id that alice has only as the other kind.
+    let category_only = id_only_of(&s, &alice, LabelKind::Category).await;
     let r = s
         .tasks
-        .create(attempt(None, vec![TagId(alices_cat.0)]), &ctx(base()))
+        .create(attempt(None, vec![TagId(category_only)]), &ctx(base()))
         .await;
     assert!(matches!(r, Err(RepoError::TagNotFound(_))), "{r:?}");
+    let tag_only = id_only_of(&s, &alice, LabelKind::Tag).await;
     let r = s
         .tasks
-        .create(
-            attempt(Some(CategoryId(alices_tag.0)), vec![]),
-            &ctx(base()),
-        )
+        .create(attempt(Some(CategoryId(tag_only)), vec![]), &ctx(base()))
         .await;
     assert!(matches!(r, Err(RepoError::CategoryNotFound(_))), "{r:?}");
     assert!(
@@ -598,6 +598,28 @@ pub async fn labels_of_another_user_or_kind_are_refused_and_nothing_is_written(s
     }
     assert_eq!(s.tasks.get(&alice, task.id).await.unwrap(), Some(task));
     assert_eq!(backlog(&s).await, 0);
+}
+
+/// An id the user has as a label of `kind` but not of the other kind, creating labels of `kind`
+/// until one exists.
+async fn id_only_of(s: &Stores, user: &tickler::domain::UserId, kind: LabelKind) -> i64 {
+    let other = match kind {
+        LabelKind::Category => LabelKind::Tag,
+        LabelKind::Tag => LabelKind::Category,
+    };
+    for n in 0..20 {
+        let mine = s.labels.list(user, kind).await.unwrap();
+        let theirs = s.labels.list(user, other).await.unwrap();
+        if let Some(l) = mine.iter().find(|l| theirs.iter().all(|o| o.id != l.id)) {
+            return l.id;
+        }
+        let name = tickler::domain::label::LabelName::parse(kind, &format!("filler {n}")).unwrap();
+        s.labels
+            .create(user, kind, name, None, base())
+            .await
+            .unwrap();
+    }
+    panic!("no {kind:?} id distinct from every {other:?} id");
 }
 
 pub async fn second_successor_of_a_recurring_task_is_a_duplicate(s: Stores) {

@@ -67,22 +67,22 @@ pub(crate) async fn fire(
     Ok(true)
 }
 
+/// A reminder that is gone (its task was deleted after it fired) is not an error: the delivery
+/// that reports its outcome has nothing left to update, and failing it would only make the e-mail
+/// role retry in vain.
 pub(crate) async fn finish(
     pool: &SqlitePool,
     id: ReminderId,
     status: ReminderStatus,
     at: DateTime<Utc>,
 ) -> Result<(), RepoError> {
-    let done = sqlx::query("UPDATE reminders SET status = ?, delivered_at = ? WHERE id = ?")
+    sqlx::query("UPDATE reminders SET status = ?, delivered_at = ? WHERE id = ?")
         .bind(status.as_str())
         .bind(micros(at))
         .bind(id.0)
         .execute(pool)
         .await
         .map_err(|e| infra("cannot record the reminder's outcome", e))?;
-    if done.rows_affected() == 0 {
-        return Err(RepoError::NotFound);
-    }
     Ok(())
 }
 
