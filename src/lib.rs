@@ -5,5 +5,8 @@
 //! ports; `adapters` implement ports (memory, SQLite, SMTP, …) and drive the app (HTTP);
 //! `bootstrap` is the single composition root that builds adapters from configuration.
 
+pub mod app;
+pub mod auth;
 pub mod domain;
 pub mod ports;
+pub mod telemetry;
