@@ -3,6 +3,7 @@
 //!
 //! Pure domain code: no I/O, no clock.
 
+mod aliases;
 mod rule;
 
 use std::fmt;
@@ -49,7 +50,7 @@ fn parse_model(input: &str) -> Result<rule::Rule, RecurrenceError> {
     if body.contains('=') {
         rule::parse_rrule(body)
     } else {
-        Err(RecurrenceError::unsupported())
+        aliases::parse_alias(trimmed)
     }
 }
 
