@@ -1,12 +1,15 @@
 //! Recurrence rules for repeating tasks: a validated, canonical subset of
 //! RFC 5545 RRULE, accepted either as RRULE text or as a natural-language alias.
 //!
-//! Pure domain code: no I/O, no clock.
+//! Pure domain code: no I/O, no clock. Expansion is delegated to the `rrule` crate.
 
 mod aliases;
+mod expand;
 mod rule;
 
 use std::fmt;
+
+use chrono::{DateTime, Utc};
 
 /// Help text appended to every rejection so users see what would have worked.
 const SUPPORTED: &str = "Recurrence pattern not recognized. Supported natural language: \
@@ -32,6 +35,26 @@ impl RecurrenceRule {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// First occurrence strictly after `after` of the series whose first occurrence (DTSTART)
+    /// is `series_start`, expanded in time zone `tz` (so 09:00 local stays 09:00 local across
+    /// DST). None when COUNT/UNTIL ended the series.
+    ///
+    /// Details: `series_start` is truncated to whole seconds and is always an occurrence
+    /// (and counts towards COUNT) even if it does not match the rule. A date-only UNTIL
+    /// includes that whole local day in `tz`. Also `None` when the rule can never match
+    /// again, when `series_start` is outside years 1..=9999, or when more than
+    /// 100 000 occurrences lie between `series_start` and `after`.
+    pub fn next_after(
+        &self,
+        series_start: DateTime<Utc>,
+        after: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+    ) -> Option<DateTime<Utc>> {
+        // `self.0` is canonical by construction, so this re-parse cannot fail.
+        let rule = rule::parse_rrule(&self.0).ok()?;
+        expand::next_after(&rule, series_start, after, tz)
     }
 }
 
