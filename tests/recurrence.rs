@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Datelike, SubsecRound, TimeZone, Timelike, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, SubsecRound, TimeZone, Timelike, Utc,
+    Weekday,
+};
 use chrono_tz::Tz;
 use chrono_tz::{America::New_York, Europe::London, UTC};
 use tickler::domain::recurrence::{RecurrenceError, RecurrenceRule};
@@ -505,4 +508,431 @@ fn extreme_instants_do_not_panic() {
     assert_eq!(r.next_after(max, min, UTC), Some(max.trunc_subsecs(0)));
     let start = at(UTC, 2026, 3, 7, 9, 0);
     assert_eq!(r.next_after(start, max, New_York), None);
+}
+
+// ------------------------------------------------------------ properties
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ZONES: [Tz; 8] = [
+        UTC,
+        New_York,
+        London,
+        chrono_tz::Australia::Sydney,
+        chrono_tz::Asia::Kolkata,
+        chrono_tz::America::Santiago,
+        chrono_tz::Pacific::Chatham,
+        chrono_tz::Asia::Tehran,
+    ];
+
+    fn weekday_code() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["MO", "TU", "WE", "TH", "FR", "SA", "SU"])
+    }
+
+    fn signed(max: i32) -> impl Strategy<Value = i32> {
+        (1..=max, any::<bool>()).prop_map(|(n, neg)| if neg { -n } else { n })
+    }
+
+    fn list<S: Strategy>(item: S, max: usize) -> impl Strategy<Value = String>
+    where
+        S::Value: ToString,
+    {
+        prop::collection::vec(item, 1..=max).prop_map(|v| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+
+    /// Valid RRULE parts for one FREQ, small enough to expand in tests.
+    fn valid_parts() -> impl Strategy<Value = Vec<String>> {
+        let freq = prop::sample::select(vec!["DAILY", "WEEKLY", "MONTHLY", "YEARLY"]);
+        freq.prop_flat_map(|freq| {
+            // rrule 0.14 cannot expand -5 (monthly) / -53 (yearly); the parser rejects them.
+            let ordinals = match freq {
+                "MONTHLY" => Some((-4, 5)),
+                "YEARLY" => Some((-52, 53)),
+                _ => None,
+            };
+            let (min, max) = ordinals.unwrap_or((-1, 1));
+            let day = (
+                weekday_code(),
+                prop::option::of(prop_oneof![1..=max, min..=-1]),
+            )
+                .prop_map(move |(code, n)| match (ordinals, n) {
+                    (Some(_), Some(n)) => format!("{n}{code}"),
+                    _ => code.to_string(),
+                });
+            let month_day = if freq == "WEEKLY" {
+                Just(None).boxed()
+            } else {
+                prop::option::of(list(signed(31), 3)).boxed()
+            };
+            let interval = prop_oneof![Just(1u32), 1..=4u32, 1..=365u32];
+            let end = prop_oneof![
+                Just(None),
+                (1..=40u32).prop_map(|n| Some(format!("COUNT={n}"))),
+                (1..=1000u32).prop_map(|n| Some(format!("COUNT={n}"))),
+                (2020..2040i32, 1..=12u32, 1..=28u32)
+                    .prop_map(|(y, m, d)| Some(format!("UNTIL={y:04}{m:02}{d:02}"))),
+                (2020..2040i32, 1..=12u32, 1..=28u32, 0..24u32, 0..60u32).prop_map(
+                    |(y, m, d, h, mi)| Some(format!("UNTIL={y:04}{m:02}{d:02}T{h:02}{mi:02}00Z"))
+                ),
+            ];
+            (
+                Just(freq),
+                prop::option::of(interval),
+                prop::option::of(list(1..=12u8, 3)),
+                month_day,
+                prop::option::of(list(day, 4)),
+                end,
+            )
+                .prop_map(|(freq, interval, months, month_days, days, end)| {
+                    let mut parts = vec![format!("FREQ={freq}")];
+                    parts.extend(interval.map(|n| format!("INTERVAL={n}")));
+                    parts.extend(months.map(|m| format!("BYMONTH={m}")));
+                    parts.extend(month_days.map(|d| format!("BYMONTHDAY={d}")));
+                    parts.extend(days.map(|d| format!("BYDAY={d}")));
+                    parts.extend(end);
+                    parts
+                })
+        })
+    }
+
+    /// The same rule written the way a user might: any order, any case, maybe prefixed.
+    fn valid_rrule_text() -> impl Strategy<Value = String> {
+        (valid_parts().prop_shuffle(), any::<bool>(), any::<bool>()).prop_map(
+            |(parts, lower, prefixed)| {
+                let text = format!(
+                    "{}{}",
+                    if prefixed { "RRULE:" } else { "" },
+                    parts.join(";")
+                );
+                if lower { text.to_lowercase() } else { text }
+            },
+        )
+    }
+
+    /// Strings built from RRULE-ish fragments, to reach deep into the parser.
+    fn rrule_ish() -> impl Strategy<Value = String> {
+        let fragment = prop_oneof![
+            prop::sample::select(vec![
+                "FREQ",
+                "DAILY",
+                "WEEKLY",
+                "MONTHLY",
+                "YEARLY",
+                "HOURLY",
+                "INTERVAL",
+                "COUNT",
+                "UNTIL",
+                "BYDAY",
+                "BYMONTHDAY",
+                "BYMONTH",
+                "BYSETPOS",
+                "RRULE:",
+                "=",
+                ";",
+                ",",
+                "+",
+                "-",
+                "MO",
+                "SU",
+                "T",
+                "Z",
+                "every",
+                "other",
+                "and",
+                "monday",
+                "weeks",
+                " ",
+                "0",
+                "1",
+                "31",
+                "53",
+                "366",
+                "20260229",
+                "é",
+                "\u{0}",
+            ])
+            .prop_map(str::to_string),
+            "[0-9]{1,12}",
+        ];
+        prop::collection::vec(fragment, 0..16).prop_map(|v| v.concat())
+    }
+
+    fn instant(min_year: i32, max_year: i32) -> impl Strategy<Value = DateTime<Utc>> {
+        let lo = Utc
+            .with_ymd_and_hms(min_year, 1, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp();
+        let hi = Utc
+            .with_ymd_and_hms(max_year, 1, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp();
+        (lo..hi).prop_map(|s| DateTime::from_timestamp(s, 0).unwrap())
+    }
+
+    /// The property behind every `next_after` check: the answer is strictly after
+    /// `after`, not before the start, and is itself an occurrence of the series.
+    fn check_next(
+        r: &RecurrenceRule,
+        start: DateTime<Utc>,
+        after: DateTime<Utc>,
+        tz: Tz,
+    ) -> Result<(), TestCaseError> {
+        let Some(next) = r.next_after(start, after, tz) else {
+            return Ok(());
+        };
+        prop_assert!(next > after, "{r}: {next} not after {after}");
+        prop_assert!(next >= start, "{r}: {next} before start {start}");
+        // Asking from just before `next` finds `next` again: it is in the series.
+        let just_before = next - chrono::Duration::seconds(1);
+        prop_assert_eq!(r.next_after(start, just_before, tz), Some(next));
+        Ok(())
+    }
+
+    /// Brute-force RFC 5545 for the supported subset, independent of the crate:
+    /// test every local date against the rule, then resolve the wall time.
+    struct Oracle {
+        freq: String,
+        interval: i64,
+        by_month: Vec<u32>,
+        by_month_day: Vec<i64>,
+        by_day: Vec<(Option<i64>, Weekday)>,
+        count: Option<usize>,
+        until: Option<String>,
+    }
+
+    impl Oracle {
+        fn new(canonical: &str) -> Self {
+            let mut o = Oracle {
+                freq: String::new(),
+                interval: 1,
+                by_month: vec![],
+                by_month_day: vec![],
+                by_day: vec![],
+                count: None,
+                until: None,
+            };
+            for part in canonical.split(';') {
+                let (key, value) = part.split_once('=').unwrap();
+                let items = value.split(',');
+                match key {
+                    "FREQ" => o.freq = value.to_string(),
+                    "INTERVAL" => o.interval = value.parse().unwrap(),
+                    "BYMONTH" => o.by_month = items.map(|v| v.parse().unwrap()).collect(),
+                    "BYMONTHDAY" => o.by_month_day = items.map(|v| v.parse().unwrap()).collect(),
+                    "BYDAY" => {
+                        o.by_day = items
+                            .map(|v| {
+                                let (n, code) = v.split_at(v.len() - 2);
+                                let day = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+                                    .iter()
+                                    .position(|c| *c == code)
+                                    .unwrap();
+                                (n.parse().ok(), Weekday::try_from(day as u8).unwrap())
+                            })
+                            .collect()
+                    }
+                    "COUNT" => o.count = Some(value.parse().unwrap()),
+                    "UNTIL" => o.until = Some(value.to_string()),
+                    _ => unreachable!("{key}"),
+                }
+            }
+            o
+        }
+
+        fn matches(&self, date: NaiveDate, start: NaiveDate) -> bool {
+            let months = |d: NaiveDate| i64::from(d.year()) * 12 + i64::from(d.month0());
+            let week = |d: NaiveDate| {
+                (d - chrono::Days::new(u64::from(d.weekday().num_days_from_monday())) - start)
+                    .num_days()
+                    .div_euclid(7)
+            };
+            let period = match self.freq.as_str() {
+                "DAILY" => (date - start).num_days(),
+                "WEEKLY" => week(date) - week(start),
+                "MONTHLY" => months(date) - months(start),
+                _ => i64::from(date.year() - start.year()),
+            };
+            if period % self.interval != 0 {
+                return false;
+            }
+            let (mut by_month, mut by_month_day, mut by_day) = (
+                self.by_month.clone(),
+                self.by_month_day.clone(),
+                self.by_day.clone(),
+            );
+            if by_day.is_empty() && by_month_day.is_empty() {
+                match self.freq.as_str() {
+                    "WEEKLY" => by_day = vec![(None, start.weekday())],
+                    "MONTHLY" => by_month_day = vec![i64::from(start.day())],
+                    "YEARLY" => {
+                        if by_month.is_empty() {
+                            by_month = vec![start.month()];
+                        }
+                        by_month_day = vec![i64::from(start.day())];
+                    }
+                    _ => {}
+                }
+            }
+            let month_len = date.num_days_in_month() as i64;
+            let day = i64::from(date.day());
+            let in_year = i64::from(date.ordinal());
+            let year_len = if date.leap_year() { 366 } else { 365 };
+            let (pos, len) = if self.freq == "MONTHLY" || !by_month.is_empty() {
+                (day, month_len)
+            } else {
+                (in_year, year_len)
+            };
+            let nth_ok = |n: i64| n == (pos - 1) / 7 + 1 || n == -((len - pos) / 7 + 1);
+            (by_month.is_empty() || by_month.contains(&date.month()))
+                && (by_month_day.is_empty()
+                    || by_month_day
+                        .iter()
+                        .any(|d| *d == day || *d == day - month_len - 1))
+                && (by_day.is_empty()
+                    || by_day
+                        .iter()
+                        .any(|(n, w)| *w == date.weekday() && n.is_none_or(nth_ok)))
+        }
+
+        /// Occurrences after `start` whose local date is before `horizon`.
+        fn following(
+            &self,
+            start: DateTime<Utc>,
+            tz: Tz,
+            horizon: NaiveDate,
+        ) -> Vec<DateTime<Utc>> {
+            let local = start.with_timezone(&tz).naive_local();
+            let mut out: Vec<DateTime<Utc>> = vec![];
+            let mut date = local.date();
+            while date < horizon {
+                if self.matches(date, local.date()) {
+                    let t = oracle_resolve(date.and_time(local.time()), tz);
+                    let until_ok = match self.until.as_deref() {
+                        None => true,
+                        Some(u) if u.len() == 8 => date.format("%Y%m%d").to_string().as_str() <= u,
+                        Some(u) => t.format("%Y%m%dT%H%M%SZ").to_string().as_str() <= u,
+                    };
+                    if !until_ok || self.count.is_some_and(|c| out.len() + 1 >= c) {
+                        break;
+                    }
+                    if t > start {
+                        out.push(t);
+                    }
+                }
+                date = date.succ_opt().unwrap();
+            }
+            out
+        }
+    }
+
+    /// RFC 5545 §3.3.5 again, computed differently from the library: for a time in
+    /// a gap, walk back minute by minute to the last existing time and use its offset.
+    fn oracle_resolve(wall: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
+        if let Some(t) = tz.from_local_datetime(&wall).earliest() {
+            return t.with_timezone(&Utc);
+        }
+        let earlier = (1..=24 * 60)
+            .find_map(|m| {
+                tz.from_local_datetime(&(wall - chrono::Duration::minutes(m)))
+                    .latest()
+            })
+            .unwrap();
+        let offset = chrono::Duration::seconds(earlier.offset().fix().local_minus_utc().into());
+        (wall - offset).and_utc()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn parse_never_panics_and_is_idempotent(input in prop_oneof![".*", rrule_ish()]) {
+            if let Ok(r) = RecurrenceRule::parse(&input) {
+                let again = RecurrenceRule::parse(r.as_str());
+                prop_assert_eq!(again.as_ref(), Ok(&r));
+            }
+        }
+
+        #[test]
+        fn valid_rules_parse_to_a_fixed_point(text in valid_rrule_text()) {
+            let r = RecurrenceRule::parse(&text);
+            prop_assert!(r.is_ok(), "{text:?} rejected: {r:?}");
+            let r = r.unwrap();
+            prop_assert_eq!(RecurrenceRule::parse(r.as_str()), Ok(r.clone()));
+            prop_assert_eq!(RecurrenceRule::parse(&text.to_uppercase()), Ok(r.clone()));
+            prop_assert!(!r.as_str().contains("INTERVAL=1;") && !r.as_str().ends_with("INTERVAL=1"));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn next_after_stays_in_the_series(
+            text in valid_rrule_text(),
+            start in instant(2020, 2040),
+            after_offset_days in -30i64..4000,
+            tz in prop::sample::select(ZONES.to_vec()),
+        ) {
+            let r = rule(&text);
+            let after = start + chrono::Duration::days(after_offset_days);
+            check_next(&r, start, after, tz)?;
+            if let Some(first) = r.next_after(start, start, tz) {
+                check_next(&r, start, first, tz)?;
+            }
+        }
+
+        #[test]
+        fn next_after_agrees_with_a_brute_force_oracle(
+            text in valid_rrule_text(),
+            start in instant(2020, 2040),
+            tz in prop::sample::select(ZONES.to_vec()),
+        ) {
+            const K: usize = 6;
+            let r = rule(&text);
+            let horizon = start.with_timezone(&tz).date_naive() + chrono::Days::new(3 * 366);
+            let expected = Oracle::new(r.as_str()).following(start, tz, horizon);
+            let actual = following(&r, start, tz, K);
+            let in_horizon: Vec<_> = actual
+                .iter()
+                .copied()
+                .take_while(|t| t.with_timezone(&tz).date_naive() < horizon)
+                .collect();
+            let want = &expected[..expected.len().min(K)];
+            prop_assert_eq!(in_horizon.as_slice(), want, "{} from {} in {}", r, start, tz);
+        }
+
+        #[test]
+        fn count_bounds_the_series(
+            text in valid_rrule_text(),
+            count in 1u32..=12,
+            start in instant(2020, 2040),
+            tz in prop::sample::select(ZONES.to_vec()),
+        ) {
+            // Replace any end with COUNT and walk the series: at most `count`
+            // occurrences including the start, strictly increasing.
+            let canonical = rule(&text).to_string();
+            let base: Vec<&str> = canonical
+                .split(';')
+                .filter(|p| !p.starts_with("COUNT") && !p.starts_with("UNTIL"))
+                .collect();
+            let r = rule(&format!("{};COUNT={count}", base.join(";")));
+            let walked = following(&r, start, tz, count as usize + 1);
+            prop_assert!(walked.len() < count as usize, "{r}: {} after start", walked.len());
+            prop_assert!(walked.windows(2).all(|w| w[0] < w[1]));
+            prop_assert!(walked.first().is_none_or(|t| *t > start));
+            // Plain daily/weekly series never skip, so COUNT is reached exactly.
+            if matches!(base.as_slice(), [f] | [f, _] if *f != "FREQ=MONTHLY" && *f != "FREQ=YEARLY")
+                && base.iter().all(|p| !p.starts_with("BY"))
+            {
+                prop_assert_eq!(walked.len(), count as usize - 1, "{}", r);
+            }
+        }
+    }
 }
