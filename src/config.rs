@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// A secret value. `Debug` and `Serialize` never show it, so it cannot leak into logs or dumps.
@@ -109,8 +109,14 @@ impl Default for Config {
             kafka: None,
             auth: AuthConfig::default(),
             smtp: None,
-            log: LogConfig { level: "info".into(), json: false },
-            http: HttpConfig { body_limit: 64 * 1024, shutdown_grace_secs: 20 },
+            log: LogConfig {
+                level: "info".into(),
+                json: false,
+            },
+            http: HttpConfig {
+                body_limit: 64 * 1024,
+                shutdown_grace_secs: 20,
+            },
         }
     }
 }
@@ -132,28 +138,44 @@ impl Default for SmtpSettings {
 impl Config {
     /// Loads the layered configuration. `file` defaults to `./tickler.toml` when it exists.
     pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
-        Self::figment(file).extract().map_err(Box::new).and_then(|c: Config| c.validate().map(|()| c))
+        Self::figment(file)
+            .extract()
+            .map_err(Box::new)
+            .and_then(|c: Config| c.validate().map(|()| c))
     }
 
     pub fn figment(file: Option<&Path>) -> Figment {
-        let file = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("tickler.toml"));
+        let file = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("tickler.toml"));
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::file(file))
             // The seed's deployments set BETTER_AUTH_SECRET; TICKLER_AUTH__SECRET wins over it.
-            .merge(Env::raw().only(&["BETTER_AUTH_SECRET"]).map(|_| "auth.secret".into()))
+            .merge(
+                Env::raw()
+                    .only(&["BETTER_AUTH_SECRET"])
+                    .map(|_| "auth.secret".into()),
+            )
             .merge(Env::raw().only(&["USE_DAPR"]).map(|_| "use_dapr".into()))
             .merge(Env::prefixed("TICKLER_").split("__"))
     }
 
     fn validate(&self) -> Result<(), Box<figment::Error>> {
-        let bad = |key: &str, msg: &str| Err(Box::new(figment::Error::from(format!("invalid `{key}`: {msg}"))));
+        let bad = |key: &str, msg: &str| {
+            Err(Box::new(figment::Error::from(format!(
+                "invalid `{key}`: {msg}"
+            ))))
+        };
         if self.http.body_limit < 1024 {
             return bad("http.body_limit", "must be at least 1024 bytes");
         }
-        if let Some(s) = &self.auth.secret {
-            if s.expose().len() < 16 {
-                return bad("auth.secret", "must be at least 16 characters");
-            }
+        if self
+            .auth
+            .secret
+            .as_ref()
+            .is_some_and(|s| s.expose().len() < 16)
+        {
+            return bad("auth.secret", "must be at least 16 characters");
         }
         if let Some(smtp) = &self.smtp {
             if !["none", "starttls", "tls"].contains(&smtp.tls.as_str()) {
@@ -163,10 +185,15 @@ impl Config {
                 return bad("smtp.username", "username and password go together");
             }
         }
-        if let Some(url) = &self.database_url {
-            if !url.starts_with("sqlite:") {
-                return bad("database_url", "only sqlite:// URLs are supported by this build");
-            }
+        if self
+            .database_url
+            .as_ref()
+            .is_some_and(|url| !url.starts_with("sqlite:"))
+        {
+            return bad(
+                "database_url",
+                "only sqlite:// URLs are supported by this build",
+            );
         }
         Ok(())
     }
@@ -198,23 +225,33 @@ pub enum Transport {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error by design
 mod tests {
     use super::*;
 
     #[test]
     fn layers_and_errors_name_the_key() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("tickler.toml", "listen = \"127.0.0.1:9000\"\n[log]\nlevel = \"debug\"\njson = false\n")?;
+            jail.create_file(
+                "tickler.toml",
+                "listen = \"127.0.0.1:9000\"\n[log]\nlevel = \"debug\"\njson = false\n",
+            )?;
             jail.set_env("TICKLER_LOG__JSON", "true");
             jail.set_env("BETTER_AUTH_SECRET", "from-better-auth-0123456789");
             let c = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9000);
             assert_eq!(c.log.level, "debug");
             assert!(c.log.json);
-            assert_eq!(c.auth.secret.as_ref().unwrap().expose(), "from-better-auth-0123456789");
+            assert_eq!(
+                c.auth.secret.as_ref().unwrap().expose(),
+                "from-better-auth-0123456789"
+            );
             jail.set_env("TICKLER_AUTH__SECRET", "from-tickler-0123456789");
             let c = Config::load(None).map_err(|e| e.to_string())?;
-            assert_eq!(c.auth.secret.as_ref().unwrap().expose(), "from-tickler-0123456789");
+            assert_eq!(
+                c.auth.secret.as_ref().unwrap().expose(),
+                "from-tickler-0123456789"
+            );
             jail.set_env("TICKLER_LISTEN", "not-an-address");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.to_lowercase().contains("listen"), "{err}");

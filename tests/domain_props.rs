@@ -5,8 +5,8 @@ use chrono::{Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use tickler::domain::label::{Color, LabelKind, LabelName};
 use tickler::domain::query::{Cursor, SearchText};
-use tickler::domain::reminder::{plan, ReminderSpec};
-use tickler::domain::task::{parse_due_date, parse_tag_ids, Priority, Title};
+use tickler::domain::reminder::{ReminderSpec, plan};
+use tickler::domain::task::{Priority, Title, parse_due_date, parse_tag_ids};
 
 proptest! {
     #[test]
