@@ -14,6 +14,7 @@ Options:
   --reject-rcpt ADDR       answer 550 to RCPT TO:<ADDR> (repeatable)
   --tempfail-rcpt ADDR     answer 451 to RCPT TO:<ADDR> (repeatable)
 
+Its output (one line per EHLO, AUTH and stored message) tells tests what happened.
 Stops cleanly on SIGTERM or SIGINT.
 """
 
@@ -42,6 +43,12 @@ class Sink:
         self.tempfail = {a.lower() for a in tempfail}
         self.counter = itertools.count(1)
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # One line per EHLO, i.e. per SMTP session: lets tests see connection reuse.
+        session.host_name = hostname
+        print("ehlo %s from %s" % (hostname, session.peer), flush=True)
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.reject:
