@@ -121,6 +121,12 @@ impl SmtpMailer {
             TlsMode::StartTls => Tls::Required(tls_parameters(&config.host)?),
             TlsMode::Implicit => Tls::Wrapper(tls_parameters(&config.host)?),
         };
+        if config.username.is_some() && config.tls == TlsMode::None {
+            tracing::warn!(
+                host = %config.host,
+                "SMTP login configured without TLS: the password crosses the network in clear"
+            );
+        }
         let mut builder = Transport::builder_dangerous(config.host.clone())
             .port(config.port)
             .tls(tls)
@@ -178,6 +184,20 @@ impl SmtpMailer {
 
     fn describe(&self, what: impl fmt::Display) -> String {
         format!("smtp {}:{}: {what}", self.config.host, self.config.port)
+    }
+}
+
+impl Drop for SmtpMailer {
+    /// lettre's pool spawns a clean-up task when dropped, which panics outside a Tokio runtime
+    /// (e.g. a mailer that outlives `main`'s runtime). There, leak the idle connections instead:
+    /// the process is ending anyway.
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            let slot = self.transport.get_mut().unwrap_or_else(|e| e.into_inner());
+            if let Some(transport) = slot.take() {
+                std::mem::forget(transport);
+            }
+        }
     }
 }
 
@@ -245,6 +265,20 @@ mod tests {
 
         let none = SmtpConfig::new("h", 25, "a@b.c");
         assert!(format!("{none:?}").contains("password: None"));
+    }
+
+    #[test]
+    fn dropping_outside_the_runtime_does_not_panic() {
+        let mailer = SmtpMailer::new(SmtpConfig::new("127.0.0.1", 9, "a@b.c")).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let _ = mailer.transport();
+        });
+        drop(runtime);
+        drop(mailer);
     }
 
     #[test]
