@@ -212,7 +212,7 @@ const AUTH_CODES: [u16; 4] = [530, 534, 535, 538];
 
 /// lettre's error as a [`MailError`]: 5xx replies are permanent (except login problems), and
 /// everything else (4xx, connection, timeout, TLS, protocol) is transient.
-pub(crate) fn classify(err: &SmtpError, describe: impl FnOnce(String) -> String) -> MailError {
+fn classify(err: &SmtpError, describe: impl FnOnce(String) -> String) -> MailError {
     let text = describe(err.to_string());
     match err.status().map(u16::from) {
         Some(code) if err.is_permanent() && !AUTH_CODES.contains(&code) => {
