@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::domain::event::{CloudEvent, Topic};
-use crate::ports::{EventHandler, EventIntake, EventPublisher, InfraError, Outcome};
+use crate::ports::{EventHandler, EventIntake, EventPublisher, HealthCheck, InfraError, Outcome};
 
 /// An event that can never be processed: not a CloudEvent (`group` and `event_id` are `None`), or
 /// rejected by a group's handler.
@@ -169,6 +169,18 @@ impl EventIntake for MemoryBus {
             Some(slot) => slot.1 = handler,
             None => subs.push((group.to_owned(), handler)),
         }
+        Ok(())
+    }
+}
+
+/// In-process delivery has nothing that can be down.
+#[async_trait]
+impl HealthCheck for MemoryBus {
+    fn name(&self) -> &'static str {
+        "transport"
+    }
+
+    async fn check(&self) -> Result<(), InfraError> {
         Ok(())
     }
 }
