@@ -1,0 +1,6 @@
+//! In-memory adapters of every port: used by unit tests and, for the event bus, by the embedded
+//! default (one process, no broker).
+
+pub mod clock;
+
+pub use clock::{ManualClock, SystemClock};
