@@ -1,6 +1,8 @@
 //! In-memory adapters of every port: used by unit tests and, for the event bus, by the embedded
 //! default (one process, no broker).
 
+pub mod bus;
 pub mod clock;
 
+pub use bus::{DeadLetter, MemoryBus};
 pub use clock::{ManualClock, SystemClock};
