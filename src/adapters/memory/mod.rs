@@ -3,6 +3,8 @@
 
 pub mod bus;
 pub mod clock;
+pub mod state;
 
 pub use bus::{DeadLetter, MemoryBus};
 pub use clock::{ManualClock, SystemClock};
+pub use state::MemoryStateStore;
