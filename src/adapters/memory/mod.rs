@@ -3,8 +3,10 @@
 
 pub mod bus;
 pub mod clock;
+pub mod scheduler;
 pub mod state;
 
 pub use bus::{DeadLetter, MemoryBus};
 pub use clock::{ManualClock, SystemClock};
+pub use scheduler::MemoryScheduler;
 pub use state::MemoryStateStore;
