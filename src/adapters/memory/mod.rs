@@ -3,10 +3,12 @@
 
 pub mod bus;
 pub mod clock;
+pub mod mailer;
 pub mod scheduler;
 pub mod state;
 
 pub use bus::{DeadLetter, MemoryBus};
 pub use clock::{ManualClock, SystemClock};
+pub use mailer::MemoryMailer;
 pub use scheduler::MemoryScheduler;
 pub use state::MemoryStateStore;
