@@ -381,7 +381,7 @@ mod tests {
         sleep_ms(120).await;
         assert_eq!(r.names(), vec!["a"]);
         assert_eq!(s.jobs().len(), 1, "the replacement is still scheduled");
-        sleep_ms(250).await;
+        sleep_ms(350).await;
         assert_eq!(r.names(), vec!["a", "a"]);
         assert!(s.jobs().is_empty());
     }

@@ -1,6 +1,9 @@
 //! `TaskRepository` for `MemoryStore`. Every write runs under one lock acquisition: check the
 //! references, build the new state, then store it and append its events, so nothing is left behind
 //! when a check fails.
+//!
+//! The `Mutator` of `update` runs under that lock: it is a pure domain function and must not call
+//! back into the store.
 
 use std::cmp::Ordering;
 
