@@ -33,9 +33,10 @@ const PROTECTED: &[(&str, &str)] = &[
 ];
 
 async fn send(app: &TestApp, method: &str, path: &str, auth: Option<&str>) -> crate::helpers::Resp {
-    let mut rb = app
-        .client
-        .request(Method::from_bytes(method.as_bytes()).unwrap(), app.url(path));
+    let mut rb = app.client.request(
+        Method::from_bytes(method.as_bytes()).unwrap(),
+        app.url(path),
+    );
     if let Some(a) = auth {
         rb = rb.header("authorization", a);
     }
@@ -72,7 +73,13 @@ async fn every_route_refuses_missing_forged_and_expired_tokens() {
     }
     // Nothing was written by any of them.
     assert!(app.events().await.is_empty());
-    let r = send(&app, "GET", "/api/v1/tasks", Some(&format!("Bearer {valid}"))).await;
+    let r = send(
+        &app,
+        "GET",
+        "/api/v1/tasks",
+        Some(&format!("Bearer {valid}")),
+    )
+    .await;
     assert_eq!(r.ok(200)["items"], serde_json::json!([]));
 }
 
@@ -88,7 +95,13 @@ async fn probes_and_openapi_need_no_token() {
 async fn token_problems_do_not_echo_the_token() {
     let app = spawn_app().await;
     let expired = app.expired_token("alice", 3600);
-    let r = send(&app, "GET", "/api/v1/me", Some(&format!("Bearer {expired}"))).await;
+    let r = send(
+        &app,
+        "GET",
+        "/api/v1/me",
+        Some(&format!("Bearer {expired}")),
+    )
+    .await;
     r.problem(401, "UNAUTHORIZED");
     assert!(!r.text.contains(&expired));
 }

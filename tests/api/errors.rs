@@ -10,7 +10,11 @@ async fn task_validation_codes() {
     let app = spawn_app().await;
     let alice = app.user("alice");
     let cases: Vec<(Value, &str, &str)> = vec![
-        (json!({ "title": "x", "priority": "critical" }), "INVALID_PRIORITY", "priority"),
+        (
+            json!({ "title": "x", "priority": "critical" }),
+            "INVALID_PRIORITY",
+            "priority",
+        ),
         (
             json!({ "title": "x", "tag_ids": (1..=11).collect::<Vec<i64>>() }),
             "TOO_MANY_TAGS",
@@ -21,9 +25,17 @@ async fn task_validation_codes() {
             "INVALID_RECURRENCE_RULE",
             "recurrence_rule",
         ),
-        (json!({ "title": "x", "due_date": "next friday" }), "INVALID_DUE_DATE", "due_date"),
+        (
+            json!({ "title": "x", "due_date": "next friday" }),
+            "INVALID_DUE_DATE",
+            "due_date",
+        ),
         (json!({ "title": "   " }), "VALIDATION_ERROR", "title"),
-        (json!({ "title": "t".repeat(201) }), "VALIDATION_ERROR", "title"),
+        (
+            json!({ "title": "t".repeat(201) }),
+            "VALIDATION_ERROR",
+            "title",
+        ),
         (
             json!({ "title": "x", "description": "d".repeat(10_001) }),
             "VALIDATION_ERROR",
@@ -80,7 +92,10 @@ async fn references_must_exist() {
     let app = spawn_app().await;
     let alice = app.user("alice");
     alice
-        .post("/api/v1/tasks", json!({ "title": "x", "category_id": 4242 }))
+        .post(
+            "/api/v1/tasks",
+            json!({ "title": "x", "category_id": 4242 }),
+        )
         .await
         .problem(404, "CATEGORY_NOT_FOUND");
     alice
@@ -89,7 +104,10 @@ async fn references_must_exist() {
         .problem(404, "TAG_NOT_FOUND");
     let id = alice.task("ok").await["id"].as_i64().unwrap();
     alice
-        .patch(&format!("/api/v1/tasks/{id}"), json!({ "category_id": 4242 }))
+        .patch(
+            &format!("/api/v1/tasks/{id}"),
+            json!({ "category_id": 4242 }),
+        )
         .await
         .problem(404, "CATEGORY_NOT_FOUND");
     alice
@@ -105,14 +123,8 @@ async fn references_must_exist() {
         assert_eq!(r.status, 404, "{path}");
         assert!(r.body["code"].as_str().unwrap().ends_with("_NOT_FOUND"));
     }
-    for path in [
-        "/api/v1/tasks/4242/complete",
-        "/api/v1/tasks/4242/reopen",
-    ] {
-        alice
-            .post_empty(path)
-            .await
-            .problem(404, "TASK_NOT_FOUND");
+    for path in ["/api/v1/tasks/4242/complete", "/api/v1/tasks/4242/reopen"] {
+        alice.post_empty(path).await.problem(404, "TASK_NOT_FOUND");
     }
     alice
         .patch("/api/v1/tasks/4242", json!({ "title": "x" }))
@@ -167,17 +179,23 @@ async fn malformed_requests_are_400() {
         )
     };
     let r = post_raw("{\"title\": \"x\"", "application/json").await;
-    assert!(r.problem(400, "INVALID_REQUEST")["detail"]
-        .as_str()
-        .unwrap()
-        .contains("Malformed JSON"));
+    assert!(
+        r.problem(400, "INVALID_REQUEST")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Malformed JSON")
+    );
     post_raw("", "application/json")
         .await
         .problem(400, "INVALID_REQUEST");
     post_raw("[1, 2]", "application/json")
         .await
         .problem(400, "INVALID_REQUEST");
-    let r = post_raw("{\"title\": \"x\", \"user_id\": \"bob\"}", "application/json").await;
+    let r = post_raw(
+        "{\"title\": \"x\", \"user_id\": \"bob\"}",
+        "application/json",
+    )
+    .await;
     assert_eq!(r.problem(400, "INVALID_REQUEST")["field"], "user_id");
     let r = post_raw("{\"title\": 5}", "application/json").await;
     assert_eq!(r.problem(400, "INVALID_REQUEST")["field"], "title");
@@ -192,21 +210,27 @@ async fn malformed_requests_are_400() {
     // Unknown fields on every body type.
     let id = alice.task("t").await["id"].as_i64().unwrap();
     for (path, body) in [
-        (format!("/api/v1/tasks/{id}"), json!({ "title": "x", "done": true })),
+        (
+            format!("/api/v1/tasks/{id}"),
+            json!({ "title": "x", "done": true }),
+        ),
         ("/api/v1/me".to_owned(), json!({ "tz": "UTC" })),
-        ("/api/v1/tags/1".to_owned(), json!({ "name": "x", "colour": "#000000" })),
+        (
+            "/api/v1/tags/1".to_owned(),
+            json!({ "name": "x", "colour": "#000000" }),
+        ),
     ] {
         let r = alice.patch(&path, body).await;
-        assert!(r.problem(400, "INVALID_REQUEST")["field"].is_string(), "{path}");
+        assert!(
+            r.problem(400, "INVALID_REQUEST")["field"].is_string(),
+            "{path}"
+        );
     }
     alice
         .get("/api/v1/tasks/not-a-number")
         .await
         .problem(400, "INVALID_REQUEST");
-    alice
-        .get("/api/v1/nowhere")
-        .await
-        .problem(404, "NOT_FOUND");
+    alice.get("/api/v1/nowhere").await.problem(404, "NOT_FOUND");
     let r = call(alice.request(reqwest::Method::PUT, "/api/v1/tasks")).await;
     r.problem(405, "INVALID_REQUEST");
     // One task from the valid merge-patch+json request, one from `task`.
@@ -263,4 +287,44 @@ async fn default_limit_is_64_kib() {
         )
         .await
         .problem(413, "PAYLOAD_TOO_LARGE");
+}
+
+#[tokio::test]
+async fn server_errors_are_problems_without_internals() {
+    let app = spawn_app_with(Options {
+        failing_creates: 1,
+        ..Options::default()
+    })
+    .await;
+    let alice = app.user("alice");
+    let r = alice.post("/api/v1/tasks", json!({ "title": "x" })).await;
+    r.problem(500, "INTERNAL_ERROR");
+    assert!(
+        !r.text.contains("secret-db") && !r.text.contains("insert task"),
+        "{}",
+        r.text
+    );
+    assert!(alice.all_tasks().await.is_empty());
+    assert!(app.events().await.is_empty());
+    let metrics = app.get_anon("/metrics").await.text;
+    let errors: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tickler_http_server_errors_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    assert!(errors >= 1);
+
+    let app = spawn_app_with(Options {
+        failing_creates: 1,
+        transient_failures: true,
+        ..Options::default()
+    })
+    .await;
+    let r = app
+        .user("alice")
+        .post("/api/v1/tasks", json!({ "title": "x" }))
+        .await;
+    r.problem(503, "UNAVAILABLE");
+    assert!(r.header("retry-after").is_some());
+    assert!(!r.text.contains("secret-db"), "{}", r.text);
 }

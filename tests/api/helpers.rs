@@ -7,17 +7,27 @@
 //! app is built.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use axum::Router;
+use chrono::{DateTime, Utc};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 use tickler::adapters::http::{DEFAULT_BODY_LIMIT, HttpState, router};
 use tickler::adapters::memory::{MemoryStateStore, MemoryStore, SystemClock};
 use tickler::app::Services;
 use tickler::auth::{Auth, Claims};
-use tickler::domain::event::{CloudEvent, Topic};
-use tickler::ports::{Clock, HealthCheck, InfraError, Outbox, StateStore};
+use tickler::domain::change::TaskMutation;
+use tickler::domain::event::{CloudEvent, OutgoingEvent, Topic};
+use tickler::domain::query::{Page, Ranked, TaskQuery};
+use tickler::domain::reminder::{Reminder, ReminderStatus};
+use tickler::domain::task::Task;
+use tickler::domain::{ReminderId, TaskId, UserId};
+use tickler::ports::repository::Mutator;
+use tickler::ports::{
+    Clock, HealthCheck, InfraError, Outbox, RepoError, StateStore, TaskRepository, WriteContext,
+};
 
 pub const SECRET: &[u8] = b"api-suite-secret-0123456789abcdef";
 
@@ -32,6 +42,10 @@ pub struct Backend {
 pub struct Options {
     pub body_limit: usize,
     pub health: Vec<Arc<dyn HealthCheck>>,
+    /// Fault injection (memory backend only): the next this many task creations fail with an
+    /// infrastructure error, transient or not.
+    pub failing_creates: usize,
+    pub transient_failures: bool,
 }
 
 impl Default for Options {
@@ -42,6 +56,8 @@ impl Default for Options {
                 name: "store",
                 ok: true,
             })],
+            failing_creates: 0,
+            transient_failures: false,
         }
     }
 }
@@ -52,7 +68,11 @@ fn build_app(auth: Arc<Auth>, options: Options) -> (Router, Backend) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::new(clock.clone()));
     let services = Services {
-        tasks: Arc::new(store.clone()),
+        tasks: Arc::new(FaultyTasks {
+            inner: store.clone(),
+            failing_creates: AtomicUsize::new(options.failing_creates),
+            transient: options.transient_failures,
+        }),
         labels: Arc::new(store.clone()),
         users: Arc::new(store.clone()),
         state: state.clone(),
@@ -81,6 +101,109 @@ fn build_app(auth: Arc<Auth>, options: Options) -> (Router, Backend) {
             events: Box::new(events),
         },
     )
+}
+
+/// The memory task repository, with `create` failing on demand.
+struct FaultyTasks {
+    inner: MemoryStore,
+    failing_creates: AtomicUsize,
+    transient: bool,
+}
+
+#[async_trait]
+impl TaskRepository for FaultyTasks {
+    async fn create(&self, draft: Task, ctx: &WriteContext) -> Result<Task, RepoError> {
+        let fail = self
+            .failing_creates
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            let cause = std::io::Error::other("disk full at /var/lib/secret-db");
+            return Err(RepoError::Infra(if self.transient {
+                InfraError::transient("insert task", cause)
+            } else {
+                InfraError::permanent("insert task", cause)
+            }));
+        }
+        self.inner.create(draft, ctx).await
+    }
+    async fn get(&self, user: &UserId, id: TaskId) -> Result<Option<Task>, RepoError> {
+        self.inner.get(user, id).await
+    }
+    async fn list(
+        &self,
+        user: &UserId,
+        query: &TaskQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<Ranked<Task>>, RepoError> {
+        self.inner.list(user, query, now).await
+    }
+    async fn update(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        mutate: Mutator,
+        ctx: &WriteContext,
+    ) -> Result<TaskMutation, RepoError> {
+        self.inner.update(user, id, mutate, ctx).await
+    }
+    async fn delete(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        ctx: &WriteContext,
+    ) -> Result<Task, RepoError> {
+        self.inner.delete(user, id, ctx).await
+    }
+    async fn find_recent_duplicate(
+        &self,
+        user: &UserId,
+        title: &str,
+        rule: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Task>, RepoError> {
+        self.inner
+            .find_recent_duplicate(user, title, rule, since)
+            .await
+    }
+    async fn recent(
+        &self,
+        user: &UserId,
+        pending_only: bool,
+        limit: u32,
+    ) -> Result<Vec<Task>, RepoError> {
+        self.inner.recent(user, pending_only, limit).await
+    }
+    async fn reminder(&self, id: ReminderId) -> Result<Option<(Reminder, Task)>, RepoError> {
+        self.inner.reminder(id).await
+    }
+    async fn fire_reminder(
+        &self,
+        id: ReminderId,
+        expected_remind_at: DateTime<Utc>,
+        fired_at: DateTime<Utc>,
+        late: bool,
+        event: OutgoingEvent,
+    ) -> Result<bool, RepoError> {
+        self.inner
+            .fire_reminder(id, expected_remind_at, fired_at, late, event)
+            .await
+    }
+    async fn finish_reminder(
+        &self,
+        id: ReminderId,
+        status: ReminderStatus,
+        at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        self.inner.finish_reminder(id, status, at).await
+    }
+    async fn pending_reminders(
+        &self,
+        after: ReminderId,
+        limit: u32,
+    ) -> Result<Vec<Reminder>, RepoError> {
+        self.inner.pending_reminders(after, limit).await
+    }
 }
 
 /// A readiness check with a fixed answer.

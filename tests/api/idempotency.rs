@@ -36,7 +36,9 @@ async fn retry_replays_the_first_answer() {
     assert_eq!(app.events().await.len(), 1);
 
     // A different key is a different request.
-    post_with_key(&alice, "/api/v1/tasks", "key-2", body).await.ok(201);
+    post_with_key(&alice, "/api/v1/tasks", "key-2", body)
+        .await
+        .ok(201);
     assert_eq!(alice.all_tasks().await.len(), 2);
 }
 
@@ -96,7 +98,11 @@ async fn concurrent_duplicates_create_one_task() {
         match r.status {
             201 => {
                 let id = r.body["id"].clone();
-                assert_eq!(*created.get_or_insert(id.clone()), id, "same task every time");
+                assert_eq!(
+                    *created.get_or_insert(id.clone()),
+                    id,
+                    "same task every time"
+                );
             }
             409 => {
                 r.problem(409, "IDEMPOTENCY_CONFLICT");
@@ -147,7 +153,10 @@ async fn every_post_route_is_idempotent() {
     for (path, body) in [
         ("/api/v1/categories".to_owned(), json!({ "name": "c" })),
         ("/api/v1/tags".to_owned(), json!({ "name": "t" })),
-        (format!("/api/v1/tasks/{id}/reminders"), json!({ "minutes_before": 5 })),
+        (
+            format!("/api/v1/tasks/{id}/reminders"),
+            json!({ "minutes_before": 5 }),
+        ),
         (format!("/api/v1/tasks/{id}/complete"), json!({})),
         (format!("/api/v1/tasks/{id}/reopen"), json!({})),
     ] {
@@ -159,8 +168,20 @@ async fn every_post_route_is_idempotent() {
         assert_eq!(again.text, first.text, "{path}");
         assert_eq!(again.header("idempotent-replayed"), Some("true"), "{path}");
     }
-    assert_eq!(alice.get("/api/v1/categories").await.body["items"].as_array().unwrap().len(), 1);
-    assert_eq!(alice.get("/api/v1/tags").await.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        alice.get("/api/v1/categories").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        alice.get("/api/v1/tags").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let r = alice.get(&format!("/api/v1/tasks/{id}/reminders")).await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
 }
@@ -196,4 +217,24 @@ async fn unauthenticated_requests_with_a_key_are_401_and_store_nothing() {
     let r = post_with_key(&alice, "/api/v1/tasks", "anon", json!({ "title": "x" })).await;
     assert_eq!(r.status, 201);
     assert_eq!(r.header("idempotent-replayed"), None);
+}
+
+#[tokio::test]
+async fn server_errors_are_not_stored_so_a_retry_runs_again() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        failing_creates: 1,
+        ..Default::default()
+    })
+    .await;
+    let alice = app.user("alice");
+    let body = json!({ "title": "retry me" });
+    let first = post_with_key(&alice, "/api/v1/tasks", "k5", body.clone()).await;
+    first.problem(500, "INTERNAL_ERROR");
+    let second = post_with_key(&alice, "/api/v1/tasks", "k5", body.clone()).await;
+    second.ok(201);
+    assert_eq!(second.header("idempotent-replayed"), None, "ran again");
+    let third = post_with_key(&alice, "/api/v1/tasks", "k5", body).await;
+    assert_eq!(third.text, second.text);
+    assert_eq!(third.header("idempotent-replayed"), Some("true"));
+    assert_eq!(alice.all_tasks().await.len(), 1);
 }

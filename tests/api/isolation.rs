@@ -25,63 +25,112 @@ async fn another_users_resources_are_not_found_and_unchanged() {
     let id = task["id"].as_i64().unwrap();
     let (cat_id, tag_id) = (cat["id"].as_i64().unwrap(), tag["id"].as_i64().unwrap());
     let reminder_id = task["reminders"][0]["id"].as_i64().unwrap();
-    let bob_tag = bob.create_label("tags", "bobs").await["id"].as_i64().unwrap();
+    let bob_tag = bob.create_label("tags", "bobs").await["id"]
+        .as_i64()
+        .unwrap();
     let bob_task = bob.task("Bob's").await["id"].as_i64().unwrap();
     let events_before = app.events().await.len();
 
     let t = |p: &str| format!("/api/v1/tasks/{id}{p}");
     let not_found = [
         (bob.get(&t("")).await, "TASK_NOT_FOUND"),
-        (bob.patch(&t(""), json!({ "title": "pwned" })).await, "TASK_NOT_FOUND"),
-        (bob.patch(&t(""), json!({ "due_date": null })).await, "TASK_NOT_FOUND"),
+        (
+            bob.patch(&t(""), json!({ "title": "pwned" })).await,
+            "TASK_NOT_FOUND",
+        ),
+        (
+            bob.patch(&t(""), json!({ "due_date": null })).await,
+            "TASK_NOT_FOUND",
+        ),
         (bob.delete(&t("")).await, "TASK_NOT_FOUND"),
         (bob.post_empty(&t("/complete")).await, "TASK_NOT_FOUND"),
         (bob.post_empty(&t("/reopen")).await, "TASK_NOT_FOUND"),
-        (bob.put(&t(&format!("/tags/{bob_tag}"))).await, "TASK_NOT_FOUND"),
-        (bob.delete(&t(&format!("/tags/{tag_id}"))).await, "TASK_NOT_FOUND"),
+        (
+            bob.put(&t(&format!("/tags/{bob_tag}"))).await,
+            "TASK_NOT_FOUND",
+        ),
+        (
+            bob.delete(&t(&format!("/tags/{tag_id}"))).await,
+            "TASK_NOT_FOUND",
+        ),
         (bob.get(&t("/reminders")).await, "TASK_NOT_FOUND"),
         (
-            bob.post(&t("/reminders"), json!({ "minutes_before": 5 })).await,
+            bob.post(&t("/reminders"), json!({ "minutes_before": 5 }))
+                .await,
             "TASK_NOT_FOUND",
         ),
         (
             bob.delete(&t(&format!("/reminders/{reminder_id}"))).await,
             "TASK_NOT_FOUND",
         ),
-        (bob.get(&format!("/api/v1/categories/{cat_id}")).await, "CATEGORY_NOT_FOUND"),
         (
-            bob.patch(&format!("/api/v1/categories/{cat_id}"), json!({ "name": "mine" }))
-                .await,
+            bob.get(&format!("/api/v1/categories/{cat_id}")).await,
             "CATEGORY_NOT_FOUND",
         ),
-        (bob.delete(&format!("/api/v1/categories/{cat_id}")).await, "CATEGORY_NOT_FOUND"),
-        (bob.get(&format!("/api/v1/tags/{tag_id}")).await, "TAG_NOT_FOUND"),
         (
-            bob.patch(&format!("/api/v1/tags/{tag_id}"), json!({ "color": "#000000" })).await,
+            bob.patch(
+                &format!("/api/v1/categories/{cat_id}"),
+                json!({ "name": "mine" }),
+            )
+            .await,
+            "CATEGORY_NOT_FOUND",
+        ),
+        (
+            bob.delete(&format!("/api/v1/categories/{cat_id}")).await,
+            "CATEGORY_NOT_FOUND",
+        ),
+        (
+            bob.get(&format!("/api/v1/tags/{tag_id}")).await,
             "TAG_NOT_FOUND",
         ),
-        (bob.delete(&format!("/api/v1/tags/{tag_id}")).await, "TAG_NOT_FOUND"),
+        (
+            bob.patch(
+                &format!("/api/v1/tags/{tag_id}"),
+                json!({ "color": "#000000" }),
+            )
+            .await,
+            "TAG_NOT_FOUND",
+        ),
+        (
+            bob.delete(&format!("/api/v1/tags/{tag_id}")).await,
+            "TAG_NOT_FOUND",
+        ),
         // Alice's labels cannot be attached to Bob's tasks either.
         (
-            bob.post("/api/v1/tasks", json!({ "title": "x", "category_id": cat_id })).await,
+            bob.post(
+                "/api/v1/tasks",
+                json!({ "title": "x", "category_id": cat_id }),
+            )
+            .await,
             "CATEGORY_NOT_FOUND",
         ),
         (
-            bob.post("/api/v1/tasks", json!({ "title": "x", "tag_ids": [tag_id] })).await,
+            bob.post(
+                "/api/v1/tasks",
+                json!({ "title": "x", "tag_ids": [tag_id] }),
+            )
+            .await,
             "TAG_NOT_FOUND",
         ),
         (
-            bob.patch(&format!("/api/v1/tasks/{bob_task}"), json!({ "category_id": cat_id }))
-                .await,
+            bob.patch(
+                &format!("/api/v1/tasks/{bob_task}"),
+                json!({ "category_id": cat_id }),
+            )
+            .await,
             "CATEGORY_NOT_FOUND",
         ),
         (
-            bob.patch(&format!("/api/v1/tasks/{bob_task}"), json!({ "tag_ids": [tag_id] }))
-                .await,
+            bob.patch(
+                &format!("/api/v1/tasks/{bob_task}"),
+                json!({ "tag_ids": [tag_id] }),
+            )
+            .await,
             "TAG_NOT_FOUND",
         ),
         (
-            bob.put(&format!("/api/v1/tasks/{bob_task}/tags/{tag_id}")).await,
+            bob.put(&format!("/api/v1/tasks/{bob_task}/tags/{tag_id}"))
+                .await,
             "TAG_NOT_FOUND",
         ),
     ];
@@ -96,8 +145,13 @@ async fn another_users_resources_are_not_found_and_unchanged() {
 
     // Bob's listings show nothing of Alice's, even when filtering by her ids or searching.
     let r = bob.get("/api/v1/tasks?limit=100").await;
-    assert_eq!(crate::helpers::ids(r.ok(200)["items"].as_array().unwrap()), vec![bob_task]);
-    let r = bob.get(&format!("/api/v1/tasks?category_id={cat_id}")).await;
+    assert_eq!(
+        crate::helpers::ids(r.ok(200)["items"].as_array().unwrap()),
+        vec![bob_task]
+    );
+    let r = bob
+        .get(&format!("/api/v1/tasks?category_id={cat_id}"))
+        .await;
     assert_eq!(r.ok(200)["items"], json!([]));
     let r = bob.get(&format!("/api/v1/tasks?tag_ids={tag_id}")).await;
     assert_eq!(r.ok(200)["items"], json!([]));

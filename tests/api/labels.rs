@@ -8,7 +8,10 @@ use crate::helpers::spawn_app;
 async fn category_and_tag_crud() {
     let app = spawn_app().await;
     let alice = app.user("alice");
-    for (kind, not_found) in [("categories", "CATEGORY_NOT_FOUND"), ("tags", "TAG_NOT_FOUND")] {
+    for (kind, not_found) in [
+        ("categories", "CATEGORY_NOT_FOUND"),
+        ("tags", "TAG_NOT_FOUND"),
+    ] {
         let base = format!("/api/v1/{kind}");
         let r = alice
             .post(&base, json!({ "name": " Work ", "color": "#3B82F6" }))
@@ -82,10 +85,14 @@ async fn deleting_labels_detaches_them_from_tasks() {
             .await;
         ids.push(t["id"].as_i64().unwrap());
     }
-    let r = alice.get(&format!("/api/v1/categories/{}", cat["id"])).await;
+    let r = alice
+        .get(&format!("/api/v1/categories/{}", cat["id"]))
+        .await;
     assert_eq!(r.ok(200)["task_count"], 2);
 
-    let r = alice.delete(&format!("/api/v1/categories/{}", cat["id"])).await;
+    let r = alice
+        .delete(&format!("/api/v1/categories/{}", cat["id"]))
+        .await;
     assert_eq!(r.ok(200)["tasks_affected"], 2);
     let r = alice.delete(&format!("/api/v1/tags/{}", tag["id"])).await;
     assert_eq!(r.ok(200)["tasks_affected"], 2);
@@ -106,7 +113,10 @@ async fn label_errors() {
         .await
         .problem(409, "DUPLICATE_NAME");
     alice
-        .post("/api/v1/tags", json!({ "name": "colourful", "color": "blue" }))
+        .post(
+            "/api/v1/tags",
+            json!({ "name": "colourful", "color": "blue" }),
+        )
         .await
         .problem(422, "INVALID_COLOR");
     alice
@@ -119,7 +129,10 @@ async fn label_errors() {
         .problem(422, "VALIDATION_ERROR");
     let other = alice.create_label("tags", "other").await;
     alice
-        .patch(&format!("/api/v1/tags/{}", other["id"]), json!({ "name": "dup" }))
+        .patch(
+            &format!("/api/v1/tags/{}", other["id"]),
+            json!({ "name": "dup" }),
+        )
         .await
         .problem(409, "DUPLICATE_NAME");
     alice
@@ -127,7 +140,10 @@ async fn label_errors() {
         .await
         .problem(400, "INVALID_REQUEST");
     alice
-        .patch(&format!("/api/v1/tags/{}", other["id"]), json!({ "color": "#12345" }))
+        .patch(
+            &format!("/api/v1/tags/{}", other["id"]),
+            json!({ "color": "#12345" }),
+        )
         .await
         .problem(422, "INVALID_COLOR");
     // Nothing changed by the refused updates.

@@ -53,7 +53,9 @@ async fn pagination_visits_every_task_exactly_once_in_order() {
         "?sort=title&order=desc",
     ] {
         let sep = if sort.is_empty() { '?' } else { '&' };
-        let full = alice.get(&format!("/api/v1/tasks{sort}{sep}limit=100")).await;
+        let full = alice
+            .get(&format!("/api/v1/tasks{sort}{sep}limit=100"))
+            .await;
         let full_ids = ids(full.ok(200)["items"].as_array().unwrap());
         assert_eq!(full.body["next_cursor"], json!(null));
         let pages = walk(&alice, &format!("/api/v1/tasks{sort}{sep}limit=5")).await;
@@ -76,13 +78,17 @@ async fn sort_orders() {
     let app = spawn_app().await;
     let alice = app.user("alice");
     let a = alice
-        .create_task(json!({ "title": "banana", "priority": "low", "due_date": "2031-01-03T00:30:00Z" }))
+        .create_task(
+            json!({ "title": "banana", "priority": "low", "due_date": "2031-01-03T00:30:00Z" }),
+        )
         .await;
     let b = alice
         .create_task(json!({ "title": "Apple", "priority": "urgent" }))
         .await;
     let c = alice
-        .create_task(json!({ "title": "cherry", "priority": "high", "due_date": "2031-01-01T00:30:00Z" }))
+        .create_task(
+            json!({ "title": "cherry", "priority": "high", "due_date": "2031-01-01T00:30:00Z" }),
+        )
         .await;
     let (a, b, c) = (
         a["id"].as_i64().unwrap(),
@@ -98,12 +104,24 @@ async fn sort_orders() {
     };
     assert_eq!(order("").await, vec![c, b, a], "newest first by default");
     assert_eq!(order("sort=created&order=asc").await, vec![a, b, c]);
-    assert_eq!(order("sort=title").await, vec![b, a, c], "A to Z, case-insensitive");
+    assert_eq!(
+        order("sort=title").await,
+        vec![b, a, c],
+        "A to Z, case-insensitive"
+    );
     assert_eq!(order("sort=title&order=desc").await, vec![c, a, b]);
     assert_eq!(order("sort=priority").await, vec![b, c, a], "urgent first");
     assert_eq!(order("sort=priority&order=asc").await, vec![a, c, b]);
-    assert_eq!(order("sort=due_date").await, vec![c, a, b], "no due date last");
-    assert_eq!(order("sort=due_date&order=desc").await, vec![a, c, b], "no due date last");
+    assert_eq!(
+        order("sort=due_date").await,
+        vec![c, a, b],
+        "no due date last"
+    );
+    assert_eq!(
+        order("sort=due_date&order=desc").await,
+        vec![a, c, b],
+        "no due date last"
+    );
     assert_eq!(order("sort_by=title").await, vec![b, a, c], "seed's name");
 }
 
@@ -119,7 +137,9 @@ async fn filters() {
         let alice = &alice;
         async move { alice.create_task(body).await["id"].as_i64().unwrap() }
     };
-    let past = mk(json!({ "title": "past", "due_date": "2020-06-01T12:00:00Z", "priority": "high" })).await;
+    let past =
+        mk(json!({ "title": "past", "due_date": "2020-06-01T12:00:00Z", "priority": "high" }))
+            .await;
     let soon = mk(json!({
         "title": "soon", "due_date": "2031-01-10T12:00:00Z", "category_id": home["id"],
         "tag_ids": [t1["id"]]
@@ -150,11 +170,20 @@ async fn filters() {
         v.sort();
         v
     };
-    assert_eq!(q("status=all".into()).await, sorted(vec![past, soon, later, undated, done]));
-    assert_eq!(q("status=pending".into()).await, sorted(vec![past, soon, later, undated]));
+    assert_eq!(
+        q("status=all".into()).await,
+        sorted(vec![past, soon, later, undated, done])
+    );
+    assert_eq!(
+        q("status=pending".into()).await,
+        sorted(vec![past, soon, later, undated])
+    );
     assert_eq!(q("status=completed".into()).await, vec![done]);
     assert_eq!(q("priority=high".into()).await, sorted(vec![past, later]));
-    assert_eq!(q(format!("category_id={}", home["id"])).await, sorted(vec![soon, undated]));
+    assert_eq!(
+        q(format!("category_id={}", home["id"])).await,
+        sorted(vec![soon, undated])
+    );
     assert_eq!(q(format!("tag_ids={}", t1["id"])).await, vec![soon]);
     assert_eq!(
         q(format!("tag_ids={},{}", t1["id"], t3["id"])).await,
@@ -165,12 +194,19 @@ async fn filters() {
         q("due_before=2031-06-01T00:00:00Z".into()).await,
         sorted(vec![past, soon, done])
     );
-    assert_eq!(q("due_after=2031-06-01T00:00:00Z".into()).await, vec![later]);
+    assert_eq!(
+        q("due_after=2031-06-01T00:00:00Z".into()).await,
+        vec![later]
+    );
     assert_eq!(
         q("due_after=2021-01-01T00:00:00Z&due_before=2031-06-01T00:00:00Z".into()).await,
         vec![soon]
     );
-    assert_eq!(q("overdue=true".into()).await, vec![past], "pending and past due");
+    assert_eq!(
+        q("overdue=true".into()).await,
+        vec![past],
+        "pending and past due"
+    );
     assert_eq!(q("overdue=false".into()).await.len(), 5);
     assert_eq!(
         q("status=pending&priority=high&overdue=true".into()).await,
@@ -206,7 +242,10 @@ async fn search_ranks_title_matches_first() {
 
     // Prefix match, case-insensitive.
     let r = alice.get("/api/v1/tasks?q=MIL").await;
-    assert_eq!(ids(r.ok(200)["items"].as_array().unwrap()), vec![in_title, in_desc]);
+    assert_eq!(
+        ids(r.ok(200)["items"].as_array().unwrap()),
+        vec![in_title, in_desc]
+    );
 
     // No search: no rank.
     let r = alice.get("/api/v1/tasks").await;
@@ -244,7 +283,10 @@ async fn search_results_page_too() {
     let items = full.ok(200)["items"].as_array().unwrap().clone();
     assert_eq!(ids(&items), flat);
     let titles: Vec<&str> = items.iter().map(|t| t["title"].as_str().unwrap()).collect();
-    assert!(titles[..4].iter().all(|t| t.starts_with("report")), "{titles:?}");
+    assert!(
+        titles[..4].iter().all(|t| t.starts_with("report")),
+        "{titles:?}"
+    );
 }
 
 #[tokio::test]
@@ -261,4 +303,31 @@ async fn empty_list_and_limits() {
     assert!(r.body["next_cursor"].is_string());
     let r = alice.get("/api/v1/tasks?limit=100").await;
     assert_eq!(r.ok(200)["items"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn cursors_must_fit_their_query() {
+    let app = spawn_app().await;
+    let alice = app.user("alice");
+    for i in 0..3 {
+        alice.task(&format!("milk {i}")).await;
+    }
+    let cursor_of = |q: &'static str| {
+        let alice = &alice;
+        async move {
+            let r = alice.get(&format!("/api/v1/tasks?{q}&limit=1")).await;
+            r.ok(200)["next_cursor"].as_str().unwrap().to_owned()
+        }
+    };
+    let search = cursor_of("q=milk").await;
+    let by_title = cursor_of("sort=title").await;
+    let by_created = cursor_of("sort=created_at").await;
+    for url in [
+        format!("/api/v1/tasks?cursor={search}"),
+        format!("/api/v1/tasks?q=milk&cursor={by_created}"),
+        format!("/api/v1/tasks?sort=created_at&cursor={by_title}"),
+        format!("/api/v1/tasks?sort=title&cursor={by_created}"),
+    ] {
+        alice.get(&url).await.problem(422, "INVALID_CURSOR");
+    }
 }

@@ -53,7 +53,10 @@ async fn metrics_are_prometheus_text() {
     let r = app.get_anon("/metrics").await;
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
-    assert!(r.text.contains("# TYPE tickler_http_requests_total counter"));
+    assert!(
+        r.text
+            .contains("# TYPE tickler_http_requests_total counter")
+    );
     let requests: u64 = r
         .text
         .lines()
@@ -61,10 +64,17 @@ async fn metrics_are_prometheus_text() {
         .and_then(|v| v.trim().parse().ok())
         .expect("request counter");
     assert!(requests >= 2, "{requests}");
-    assert!(r.text.contains("# TYPE tickler_http_server_errors_total counter"));
+    assert!(
+        r.text
+            .contains("# TYPE tickler_http_server_errors_total counter")
+    );
     // Two task.created events wait in this app's outbox.
     assert!(r.text.contains("# TYPE tickler_outbox_backlog gauge"));
-    assert!(r.text.contains("\ntickler_outbox_backlog 2\n"), "{}", r.text);
+    assert!(
+        r.text.contains("\ntickler_outbox_backlog 2\n"),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
@@ -92,9 +102,7 @@ async fn openapi_document_lists_the_api() {
         ("/metrics", vec!["get"]),
     ];
     for (path, methods) in expected {
-        let item = paths
-            .get(path)
-            .unwrap_or_else(|| panic!("{path} missing"));
+        let item = paths.get(path).unwrap_or_else(|| panic!("{path} missing"));
         for m in methods {
             assert!(item.get(m).is_some(), "{m} {path} missing");
         }
@@ -104,7 +112,12 @@ async fn openapi_document_lists_the_api() {
         "bearer"
     );
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for s in ["TaskView", "CreateTaskInput", "UpdateTaskInput", "ProblemDoc"] {
+    for s in [
+        "TaskView",
+        "CreateTaskInput",
+        "UpdateTaskInput",
+        "ProblemDoc",
+    ] {
         assert!(schemas.contains_key(s), "schema {s} missing");
     }
     // The list parameters are documented.
@@ -114,7 +127,9 @@ async fn openapi_document_lists_the_api() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    for p in ["status", "priority", "q", "sort", "order", "limit", "cursor", "tag_ids"] {
+    for p in [
+        "status", "priority", "q", "sort", "order", "limit", "cursor", "tag_ids",
+    ] {
         assert!(params.contains(&p), "{p} in {params:?}");
     }
 }

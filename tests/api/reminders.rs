@@ -20,7 +20,10 @@ async fn add_list_and_cancel_reminders() {
     let r = alice.post(&base, json!({ "minutes_before": 30 })).await;
     let rel = r.ok(201).clone();
     let rel_id = rel["id"].as_i64().unwrap();
-    assert_eq!(r.header("location"), Some(format!("{base}/{rel_id}").as_str()));
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{base}/{rel_id}").as_str())
+    );
     assert_eq!(rel["minutes_before"], 30);
     assert_eq!(rel["remind_at"], "2031-05-05T08:30:00Z");
     assert_eq!(rel["status"], "scheduled");
@@ -120,7 +123,10 @@ async fn reminder_errors() {
         .await
         .problem(422, "VALIDATION_ERROR");
     alice
-        .post("/api/v1/tasks/424242/reminders", json!({ "minutes_before": 5 }))
+        .post(
+            "/api/v1/tasks/424242/reminders",
+            json!({ "minutes_before": 5 }),
+        )
         .await
         .problem(404, "TASK_NOT_FOUND");
     alice
@@ -144,7 +150,9 @@ async fn reminder_errors() {
         .problem(422, "TOO_MANY_REMINDERS");
     let twenty: Vec<_> = (1..=20).map(|m| json!({ "minutes_before": m })).collect();
     let full = alice
-        .create_task(json!({ "title": "full", "due_date": "2031-01-01T12:00:00Z", "reminders": twenty }))
+        .create_task(
+            json!({ "title": "full", "due_date": "2031-01-01T12:00:00Z", "reminders": twenty }),
+        )
         .await["id"]
         .as_i64()
         .unwrap();

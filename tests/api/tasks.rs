@@ -27,7 +27,10 @@ async fn create_returns_201_location_and_the_task() {
         .await;
     let t = r.ok(201).clone();
     let id = t["id"].as_i64().unwrap();
-    assert_eq!(r.header("location"), Some(format!("/api/v1/tasks/{id}").as_str()));
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/api/v1/tasks/{id}").as_str())
+    );
     assert_eq!(t["title"], "Buy milk");
     assert_eq!(t["description"], "2 litres");
     assert_eq!(t["priority"], "high");
@@ -112,7 +115,13 @@ async fn update_sets_fields_and_records_an_event() {
     let events = app.events_of("task.updated", id).await;
     assert_eq!(events.len(), 1);
     let changed = events[0].data["changed_fields"].as_array().unwrap();
-    for f in ["title", "priority", "due_date", "tag_ids", "recurrence_rule"] {
+    for f in [
+        "title",
+        "priority",
+        "due_date",
+        "tag_ids",
+        "recurrence_rule",
+    ] {
         assert!(changed.contains(&json!(f)), "{f} in {changed:?}");
     }
 }
@@ -221,7 +230,9 @@ async fn complete_and_reopen() {
         .await;
     let id = t["id"].as_i64().unwrap();
 
-    let r = alice.post_empty(&format!("/api/v1/tasks/{id}/complete")).await;
+    let r = alice
+        .post_empty(&format!("/api/v1/tasks/{id}/complete"))
+        .await;
     let done = r.ok(200).clone();
     assert_eq!(done["completed"], true);
     assert!(done["completed_at"].as_str().unwrap().ends_with('Z'));
@@ -229,11 +240,15 @@ async fn complete_and_reopen() {
     assert_eq!(app.events_of("task.completed", id).await.len(), 1);
 
     // Completing again changes nothing and records nothing.
-    let again = alice.post_empty(&format!("/api/v1/tasks/{id}/complete")).await;
+    let again = alice
+        .post_empty(&format!("/api/v1/tasks/{id}/complete"))
+        .await;
     assert_eq!(again.ok(200)["completed_at"], done["completed_at"]);
     assert_eq!(app.events_of("task.completed", id).await.len(), 1);
 
-    let r = alice.post_empty(&format!("/api/v1/tasks/{id}/reopen")).await;
+    let r = alice
+        .post_empty(&format!("/api/v1/tasks/{id}/reopen"))
+        .await;
     let open = r.ok(200);
     assert_eq!(open["completed"], false);
     assert_eq!(open["completed_at"], json!(null));
@@ -274,7 +289,9 @@ async fn overdue_is_shown() {
         .await;
     assert_eq!(late["overdue"], true);
     let id = late["id"].as_i64().unwrap();
-    let done = alice.post_empty(&format!("/api/v1/tasks/{id}/complete")).await;
+    let done = alice
+        .post_empty(&format!("/api/v1/tasks/{id}/complete"))
+        .await;
     assert_eq!(done.ok(200)["overdue"], false);
 }
 
@@ -340,4 +357,33 @@ async fn traceparent_travels_into_the_event() {
     let tp2 = ev2.traceparent.as_deref().expect("traceparent generated");
     assert_eq!(tp2.len(), 55);
     assert!(!tp2.contains("4bf92f3577b34da6a3ce929d0e0e4736"));
+}
+
+#[tokio::test]
+async fn an_eleventh_tag_is_too_many() {
+    let app = spawn_app().await;
+    let alice = app.user("alice");
+    let mut tags = Vec::new();
+    for i in 0..11 {
+        tags.push(
+            alice.create_label("tags", &format!("t{i}")).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let t = alice
+        .create_task(json!({ "title": "busy", "tag_ids": &tags[..10] }))
+        .await;
+    let id = t["id"].as_i64().unwrap();
+    let r = alice
+        .put(&format!("/api/v1/tasks/{id}/tags/{}", tags[10]))
+        .await;
+    assert_eq!(r.problem(422, "TOO_MANY_TAGS")["field"], "tag_id");
+    // Re-adding one it already has is still fine.
+    let r = alice
+        .put(&format!("/api/v1/tasks/{id}/tags/{}", tags[0]))
+        .await;
+    assert_eq!(r.ok(200)["status"], "already_assigned");
+    let r = alice.get(&format!("/api/v1/tasks/{id}")).await;
+    assert_eq!(r.ok(200)["tag_ids"], json!(&tags[..10]));
 }

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -206,11 +206,13 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
                 .into_response();
         }
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+    // Inside the nested `/api/v1` router the URI is stripped of its prefix; fingerprint the
+    // path the client sent.
+    let uri = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or_else(|| parts.uri.clone(), |o| o.0.clone());
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let fp = fingerprint(&parts.method, path, &bytes);
     let skey = state_key(&actor.user_id, &key);
     let store = state.services.state.clone();
