@@ -1,4 +1,5 @@
 //! Adapters: implementations of the ports, one module per technology.
 
+pub mod http;
 pub mod mail;
 pub mod memory;
