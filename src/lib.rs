@@ -6,5 +6,9 @@
 //! `bootstrap` is the single composition root that builds adapters from configuration.
 
 pub mod adapters;
+pub mod app;
+pub mod auth;
+pub mod config;
 pub mod domain;
 pub mod ports;
+pub mod telemetry;

@@ -1,3 +1,6 @@
 //! Adapters: implementations of the ports, one module per technology.
 
+pub mod http;
+pub mod mail;
+pub mod memory;
 pub mod sqlite;

@@ -122,6 +122,18 @@ pub fn apply_patch(
     })
 }
 
+/// An update must change something; saying so beats a silent no-op.
+pub fn require_some_field(patch: &TaskPatch) -> Result<(), ValidationError> {
+    if patch.is_empty() {
+        return Err(ValidationError::new(
+            ErrorCode::InvalidRequest,
+            "body",
+            "Must provide at least one field to update (title, description, priority, due_date, category_id, tag_ids, recurrence_rule, completed, reminders)",
+        ));
+    }
+    Ok(())
+}
+
 /// Completing twice is a no-op: no second event, so no second occurrence of a recurring task.
 pub fn complete(mut task: Task, now: DateTime<Utc>) -> TaskMutation {
     if task.completed {

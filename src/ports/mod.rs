@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod error;
 pub mod event_bus;
+pub mod health;
 pub mod mailer;
 pub mod outbox;
 pub mod repository;
@@ -14,6 +15,7 @@ pub mod state_store;
 pub use clock::Clock;
 pub use error::InfraError;
 pub use event_bus::{EventHandler, EventIntake, EventPublisher, Outcome};
+pub use health::HealthCheck;
 pub use mailer::{Email, MailError, Mailer};
 pub use outbox::{Outbox, OutboxRecord};
 pub use repository::{LabelRepository, RepoError, TaskRepository, UserRepository, WriteContext};

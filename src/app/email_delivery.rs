@@ -1,0 +1,176 @@
+//! The `email-delivery` role: turns `reminder.due` into one e-mail, idempotent by event id.
+//!
+//! The state store holds a claim per event: `sending` (with a short TTL) while a replica works on
+//! it, then `sent`. A second delivery of the same event finds the claim and sends nothing. Only a
+//! crash between the SMTP server's acceptance and the `sent` write can repeat a mail — the one
+//! window no mail protocol closes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::email_template;
+use crate::domain::event::{CloudEvent, REMINDER_DUE, ReminderDueData};
+use crate::domain::reminder::ReminderStatus;
+use crate::ports::error::chain;
+use crate::ports::{
+    Clock, ETagCondition, EventHandler, MailError, Mailer, Outcome, StateError, StateStore,
+    TaskRepository,
+};
+use crate::telemetry::metrics;
+
+/// How long a replica may hold a claim before another may try (covers SMTP timeouts).
+const CLAIM_TTL: Duration = Duration::from_secs(120);
+/// How long "already sent" is remembered: longer than any broker keeps a message.
+const SENT_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
+/// Transient SMTP failures before the reminder is marked failed and dead-lettered.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+pub struct EmailDelivery {
+    state: Arc<dyn StateStore>,
+    mailer: Arc<dyn Mailer>,
+    tasks: Arc<dyn TaskRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+enum Claim {
+    Mine(String),
+    AlreadySent,
+    Busy,
+}
+
+impl EmailDelivery {
+    pub fn new(
+        state: Arc<dyn StateStore>,
+        mailer: Arc<dyn Mailer>,
+        tasks: Arc<dyn TaskRepository>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            state,
+            mailer,
+            tasks,
+            clock,
+        }
+    }
+
+    async fn claim(&self, key: &str) -> Result<Claim, StateError> {
+        match self
+            .state
+            .save(key, b"sending", ETagCondition::Absent, Some(CLAIM_TTL))
+            .await
+        {
+            Ok(etag) => Ok(Claim::Mine(etag)),
+            Err(StateError::ETagMismatch) => match self.state.get(key).await? {
+                Some(e) if e.value == b"sent" => Ok(Claim::AlreadySent),
+                Some(_) => Ok(Claim::Busy),
+                // The claim expired between the two calls: let the redelivery try again.
+                None => Ok(Claim::Busy),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn attempts(&self, event_id: &str) -> Result<u32, StateError> {
+        let key = format!("email-attempts:{event_id}");
+        let n = match self.state.get(&key).await? {
+            Some(e) => {
+                String::from_utf8_lossy(&e.value)
+                    .parse::<u32>()
+                    .unwrap_or(0)
+                    + 1
+            }
+            None => 1,
+        };
+        self.state
+            .save(
+                &key,
+                n.to_string().as_bytes(),
+                ETagCondition::Any,
+                Some(SENT_TTL),
+            )
+            .await?;
+        Ok(n)
+    }
+
+    async fn finish(&self, data: &ReminderDueData, status: ReminderStatus) -> Result<(), String> {
+        self.tasks
+            .finish_reminder(data.reminder_id, status, self.clock.now())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn deliver(&self, event: &CloudEvent, data: ReminderDueData) -> Result<Outcome, String> {
+        let key = format!("email-sent:{}", event.id);
+        let etag = match self.claim(&key).await.map_err(|e| chain(&e))? {
+            Claim::Mine(etag) => etag,
+            Claim::AlreadySent => return Ok(Outcome::Done),
+            Claim::Busy => {
+                return Ok(Outcome::Retry(
+                    "another delivery of this event is in progress".into(),
+                ));
+            }
+        };
+        let Some(to) = data.recipient_email.clone() else {
+            tracing::warn!(
+                reminder_id = data.reminder_id.0,
+                "user has no e-mail address; reminder marked failed"
+            );
+            self.finish(&data, ReminderStatus::Failed).await?;
+            metrics::EMAILS_FAILED.inc();
+            return Ok(Outcome::Done);
+        };
+        let email = email_template::render(&data, &to, &format!("<{}@tickler>", event.id));
+        match self.mailer.send(&email).await {
+            Ok(()) => {
+                self.state
+                    .save(&key, b"sent", ETagCondition::Match(etag), Some(SENT_TTL))
+                    .await
+                    .map_err(|e| chain(&e))?;
+                self.finish(&data, ReminderStatus::Sent).await?;
+                metrics::EMAILS_SENT.inc();
+                Ok(Outcome::Done)
+            }
+            Err(MailError::Permanent(reason)) => {
+                tracing::warn!(reminder_id = data.reminder_id.0, %reason, "mail refused; reminder marked failed");
+                self.state
+                    .save(&key, b"sent", ETagCondition::Any, Some(SENT_TTL))
+                    .await
+                    .map_err(|e| chain(&e))?;
+                self.finish(&data, ReminderStatus::Failed).await?;
+                metrics::EMAILS_FAILED.inc();
+                Ok(Outcome::Done)
+            }
+            Err(MailError::Transient(reason)) => {
+                let _ = self.state.delete(&key, ETagCondition::Match(etag)).await;
+                let attempts = self.attempts(&event.id).await.map_err(|e| chain(&e))?;
+                if attempts >= MAX_ATTEMPTS {
+                    self.finish(&data, ReminderStatus::Failed).await?;
+                    metrics::EMAILS_FAILED.inc();
+                    return Ok(Outcome::Reject(format!(
+                        "mail failed {attempts} times: {reason}"
+                    )));
+                }
+                Ok(Outcome::Retry(reason))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventHandler for EmailDelivery {
+    async fn handle(&self, event: &CloudEvent) -> Outcome {
+        if event.event_type != REMINDER_DUE {
+            return Outcome::Done;
+        }
+        let data: ReminderDueData = match event.data_as() {
+            Ok(d) => d,
+            Err(e) => return Outcome::Reject(e),
+        };
+        match self.deliver(event, data).await {
+            Ok(o) => o,
+            Err(e) => Outcome::Retry(e),
+        }
+    }
+}
