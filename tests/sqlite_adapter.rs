@@ -228,15 +228,29 @@ async fn median_lateness_is_well_under_100_ms() {
 #[tokio::test]
 async fn opens_sqlite_urls_and_in_memory_databases() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("url.db").display());
+    // The configuration's default form, in a data directory that does not exist yet.
+    let file = dir.path().join("data").join("url.db");
+    let url = format!("sqlite://{}", file.display());
     let store = SqliteStore::open(&url).await.unwrap();
     create(&store.tasks(), "via url").await.unwrap();
-    assert!(dir.path().join("url.db").exists());
+    assert!(file.exists());
 
     let memory = SqliteStore::open("sqlite::memory:").await.unwrap();
     let id = create(&memory.tasks(), "in memory").await.unwrap();
     assert!(memory.tasks().get(&alice(), id).await.unwrap().is_some());
 
-    let bad = SqliteStore::open("sqlite://no/such/dir/x.db?mode=ro").await;
+    // A "directory" that is a regular file can be neither created nor opened.
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let bad = SqliteStore::open(blocker.join("x.db").to_str().unwrap()).await;
     assert!(bad.is_err());
+    let read_only = format!(
+        "sqlite://{}?mode=ro",
+        dir.path().join("absent.db").display()
+    );
+    assert!(
+        SqliteStore::open(&read_only).await.is_err(),
+        "read-only: no file is created"
+    );
+    assert!(!dir.path().join("absent.db").exists());
 }

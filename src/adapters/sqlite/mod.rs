@@ -44,7 +44,7 @@ pub use state::SqliteStateStore;
 pub use tasks::SqliteTaskRepository;
 pub use users::SqliteUserRepository;
 
-use crate::ports::InfraError;
+use crate::ports::{HealthCheck, InfraError};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -83,14 +83,17 @@ impl SqliteStore {
             SqliteConnectOptions::from_str(path_or_url)
                 .map_err(|e| InfraError::permanent(format!("bad SQLite URL {path_or_url}"), e))?
         } else {
-            let path = std::path::Path::new(path_or_url);
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            SqliteConnectOptions::new().filename(path_or_url)
+        };
+        if !memory && !path_or_url.contains("mode=ro") {
+            // SQLite creates the file but not its directory (e.g. a fresh `data_dir`).
+            let dir = options.get_filename().parent();
+            if let Some(dir) = dir.filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     InfraError::permanent(format!("cannot create {}", dir.display()), e)
                 })?;
             }
-            SqliteConnectOptions::new().filename(path)
-        };
+        }
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -182,6 +185,23 @@ impl SqliteStore {
     }
 }
 
+/// Ready when a connection can be had and answers: catches a closed pool, a locked-out or
+/// vanished file, and a pool exhausted past its acquire timeout.
+#[async_trait::async_trait]
+impl HealthCheck for SqliteStore {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> Result<(), InfraError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| error::infra("the SQLite database does not answer", e))?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,7 +229,10 @@ mod tests {
         assert_eq!(sync, 1, "NORMAL");
         store.close().await;
         // Reopening an up-to-date database applies nothing and succeeds.
+        assert!(store.check().await.is_err(), "a closed store is not ready");
         let again = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+        assert!(again.check().await.is_ok());
+        assert_eq!(again.name(), "database");
         let fts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks_fts")
             .fetch_one(again.pool())
             .await
