@@ -12,3 +12,7 @@ mod sqlite_memory {
         crate::contract::adapters::sqlite_memory_stores
     );
 }
+
+mod memory {
+    crate::contract::labels::label_repository_tests!(crate::contract::adapters::memory_stores);
+}

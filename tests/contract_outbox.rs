@@ -4,9 +4,17 @@ mod contract;
 
 mod sqlite {
     crate::contract::outbox::outbox_tests!(crate::contract::adapters::sqlite_stores);
+    crate::contract::outbox::outbox_order_tests!(crate::contract::adapters::sqlite_stores);
 }
 
 /// One connection, no file: the same behaviour.
 mod sqlite_memory {
     crate::contract::outbox::outbox_tests!(crate::contract::adapters::sqlite_memory_stores);
+    crate::contract::outbox::outbox_order_tests!(crate::contract::adapters::sqlite_memory_stores);
+}
+
+mod memory {
+    crate::contract::outbox::outbox_tests!(crate::contract::adapters::memory_stores);
+    // Not yet: the memory store's claim does not hold back later records of a key whose earlier
+    // record is in back-off (see `Outbox::claim`), so `outbox_order_tests!` fails for it.
 }

@@ -8,3 +8,7 @@ mod sqlite {
         crate::contract::adapters::sqlite_scheduler
     );
 }
+
+mod memory {
+    crate::contract::scheduler::scheduler_tests!(crate::contract::adapters::memory_scheduler);
+}

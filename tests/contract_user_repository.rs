@@ -10,3 +10,7 @@ mod sqlite {
 mod sqlite_memory {
     crate::contract::users::user_repository_tests!(crate::contract::adapters::sqlite_memory_stores);
 }
+
+mod memory {
+    crate::contract::users::user_repository_tests!(crate::contract::adapters::memory_stores);
+}

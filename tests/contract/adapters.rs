@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tickler::adapters::memory::{MemoryScheduler, MemoryStateStore, MemoryStore, SystemClock};
 use tickler::adapters::sqlite::{SchedulerConfig, SqliteStore};
 
 use super::{BoxFut, SchedulerFixture, StateFixture, Stores};
@@ -71,6 +72,37 @@ pub fn sqlite_scheduler(dir: PathBuf) -> BoxFut<SchedulerFixture> {
             scheduler: Arc::new(store.scheduler()),
             stop: Box::new(move || Box::pin(async move { closer.close().await })),
             guard: Box::new(store),
+        }
+    })
+}
+
+/// One `MemoryStore` is all four repositories and the outbox.
+pub async fn memory_stores() -> Stores {
+    let store = Arc::new(MemoryStore::new());
+    Stores {
+        tasks: store.clone(),
+        labels: store.clone(),
+        users: store.clone(),
+        outbox: store.clone(),
+        guard: Box::new(()),
+    }
+}
+
+pub async fn memory_state() -> StateFixture {
+    StateFixture {
+        state: Arc::new(MemoryStateStore::new(Arc::new(SystemClock))),
+        guard: Box::new(()),
+    }
+}
+
+/// Jobs live in the process only, so the restart cases do not apply; the runner ends with the
+/// test's runtime.
+pub fn memory_scheduler(_dir: PathBuf) -> BoxFut<SchedulerFixture> {
+    Box::pin(async move {
+        SchedulerFixture {
+            scheduler: Arc::new(MemoryScheduler::new()),
+            stop: Box::new(|| Box::pin(async {})),
+            guard: Box::new(()),
         }
     })
 }
