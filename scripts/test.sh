@@ -25,6 +25,9 @@ cargo clippy --all-targets --locked -- -D warnings
 step "build"
 cargo build --locked --bin tickler
 
-step "Rust tests (unit, property, contract, API, flow)"
+step "Rust tests (unit, property, contract, API on the memory adapters, flow)"
 cargo test --locked --no-fail-fast
+
+step "REST API suite again, on the SQLite adapters"
+TICKLER_TEST_BACKEND=sqlite cargo test --locked --test api
 

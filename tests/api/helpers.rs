@@ -1,10 +1,9 @@
 //! Spawning the app under test and talking to it over real HTTP.
 //!
-//! [`build_app`] is the ONE place the app is assembled. Today it wires the HTTP router to the
-//! in-memory adapters; to run this suite against the real composition root, replace its body with
-//! a call to the bootstrap (a router over the embedded default, sharing `auth`), and return
-//! handles reading the same state store and events. Nothing else in the suite depends on how the
-//! app is built.
+//! [`build_app`] is the ONE place the app is assembled: the HTTP router over the in-memory adapters
+//! by default, or over the SQLite adapters (a fresh database file per test) when
+//! `TICKLER_TEST_BACKEND=sqlite` — the test script runs the suite both ways, so the REST contract
+//! holds on every backend. Nothing else in the suite depends on how the app is built.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,14 +34,16 @@ pub const SECRET: &[u8] = b"api-suite-secret-0123456789abcdef";
 pub struct Backend {
     /// Where idempotency records live.
     pub state: Arc<dyn StateStore>,
-    events: Box<dyn Fn() -> Vec<CloudEvent> + Send + Sync>,
+    events: Box<dyn Fn() -> futures::future::BoxFuture<'static, Vec<CloudEvent>> + Send + Sync>,
+    /// Keeps the SQLite backend's temporary directory alive as long as the app.
+    _guard: Option<tempfile::TempDir>,
 }
 
 /// What a test may vary about the app.
 pub struct Options {
     pub body_limit: usize,
     pub health: Vec<Arc<dyn HealthCheck>>,
-    /// Fault injection (memory backend only): the next this many task creations fail with an
+    /// Fault injection (any backend, wrapping its task repository): the next this many task creations fail with an
     /// infrastructure error, transient or not.
     pub failing_creates: usize,
     pub transient_failures: bool,
@@ -62,50 +63,115 @@ impl Default for Options {
     }
 }
 
-/// Builds the app under test (see the module docs for swapping in the composition root).
-fn build_app(auth: Arc<Auth>, options: Options) -> (Router, Backend) {
+/// The repositories, state store and outbox of one backend, and how to read its recorded events.
+struct Ports {
+    tasks: Arc<dyn TaskRepository>,
+    labels: Arc<dyn tickler::ports::LabelRepository>,
+    users: Arc<dyn tickler::ports::UserRepository>,
+    state: Arc<dyn StateStore>,
+    outbox: Arc<dyn Outbox>,
+    events: Box<dyn Fn() -> futures::future::BoxFuture<'static, Vec<CloudEvent>> + Send + Sync>,
+    guard: Option<tempfile::TempDir>,
+}
+
+fn task_events(payloads: Vec<Vec<u8>>) -> Vec<CloudEvent> {
+    payloads
+        .iter()
+        .map(|p| CloudEvent::from_slice(p).expect("outbox holds CloudEvents"))
+        .collect()
+}
+
+fn memory_ports(clock: Arc<dyn Clock>) -> Ports {
     let store = MemoryStore::new();
+    let events_store = store.clone();
+    Ports {
+        tasks: Arc::new(store.clone()),
+        labels: Arc::new(store.clone()),
+        users: Arc::new(store.clone()),
+        state: Arc::new(MemoryStateStore::new(clock)),
+        outbox: Arc::new(store),
+        events: Box::new(move || {
+            let payloads = events_store
+                .unpublished()
+                .into_iter()
+                .filter(|r| r.topic == Topic::TaskEvents)
+                .map(|r| r.payload)
+                .collect();
+            Box::pin(async move { task_events(payloads) })
+        }),
+        guard: None,
+    }
+}
+
+async fn sqlite_ports() -> Ports {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = tickler::adapters::sqlite::SqliteStore::open(
+        &dir.path().join("api.db").display().to_string(),
+    )
+    .await
+    .expect("open SQLite");
+    let pool = store.pool().clone();
+    Ports {
+        tasks: Arc::new(store.tasks()),
+        labels: Arc::new(store.labels()),
+        users: Arc::new(store.users()),
+        state: Arc::new(store.state()),
+        outbox: Arc::new(store.outbox()),
+        events: Box::new(move || {
+            let pool = pool.clone();
+            Box::pin(async move {
+                let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+                    "SELECT payload FROM outbox WHERE topic = 'task-events' ORDER BY seq",
+                )
+                .fetch_all(&pool)
+                .await
+                .expect("read outbox");
+                task_events(rows.into_iter().map(|r| r.0).collect())
+            })
+        }),
+        guard: Some(dir),
+    }
+}
+
+/// Builds the app under test (see the module docs).
+async fn build_app(auth: Arc<Auth>, options: Options) -> (Router, Backend) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state: Arc<dyn StateStore> = Arc::new(MemoryStateStore::new(clock.clone()));
+    let ports = match std::env::var("TICKLER_TEST_BACKEND").as_deref() {
+        Ok("sqlite") => sqlite_ports().await,
+        Ok("memory") | Err(_) => memory_ports(clock.clone()),
+        Ok(other) => panic!("unknown TICKLER_TEST_BACKEND {other}"),
+    };
     let services = Services {
         tasks: Arc::new(FaultyTasks {
-            inner: store.clone(),
+            inner: ports.tasks,
             failing_creates: AtomicUsize::new(options.failing_creates),
             transient: options.transient_failures,
         }),
-        labels: Arc::new(store.clone()),
-        users: Arc::new(store.clone()),
-        state: state.clone(),
+        labels: ports.labels,
+        users: ports.users,
+        state: ports.state.clone(),
         clock,
     };
-    let outbox: Arc<dyn Outbox> = Arc::new(store.clone());
     let app = router(HttpState {
         services,
         auth,
         health: options.health,
-        outbox: Some(outbox),
+        outbox: Some(ports.outbox),
         body_limit: options.body_limit,
     });
-    let events = move || {
-        store
-            .unpublished()
-            .into_iter()
-            .filter(|r| r.topic == Topic::TaskEvents)
-            .map(|r| CloudEvent::from_slice(&r.payload).expect("outbox holds CloudEvents"))
-            .collect()
-    };
     (
         app,
         Backend {
-            state,
-            events: Box::new(events),
+            state: ports.state,
+            events: ports.events,
+            _guard: ports.guard,
         },
     )
 }
 
 /// The memory task repository, with `create` failing on demand.
 struct FaultyTasks {
-    inner: MemoryStore,
+    inner: Arc<dyn TaskRepository>,
     failing_creates: AtomicUsize,
     transient: bool,
 }
@@ -241,7 +307,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let auth = Arc::new(Auth::new(SECRET));
-    let (app, backend) = build_app(auth.clone(), options);
+    let (app, backend) = build_app(auth.clone(), options).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
@@ -301,7 +367,7 @@ impl TestApp {
 
     /// `task-events` recorded so far, oldest first.
     pub async fn events(&self) -> Vec<CloudEvent> {
-        (self.backend.events)()
+        (self.backend.events)().await
     }
 
     pub async fn events_of(&self, event_type: &str, task_id: i64) -> Vec<CloudEvent> {
