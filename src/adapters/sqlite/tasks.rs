@@ -24,18 +24,22 @@ use crate::ports::{InfraError, RepoError, TaskRepository, WriteContext};
 
 #[derive(Clone)]
 pub struct SqliteTaskRepository {
+    /// The writer pool (one connection): every write transaction goes through it.
     pub(crate) pool: SqlitePool,
+    /// Reader connections for gets, lists and searches, which never wait behind writes in WAL mode.
+    pub(crate) readers: SqlitePool,
     /// The outbox's wake-up, notified after each commit that wrote events.
     pub(crate) wake: Arc<Notify>,
 }
 
 impl SqliteTaskRepository {
-    pub(crate) fn new(pool: SqlitePool, wake: Arc<Notify>) -> Self {
-        Self { pool, wake }
+    pub(crate) fn new(pool: SqlitePool, readers: SqlitePool, wake: Arc<Notify>) -> Self {
+        Self { pool, readers, wake }
     }
 
+    /// A reader connection.
     pub(crate) async fn conn(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>, InfraError> {
-        self.pool
+        self.readers
             .acquire()
             .await
             .map_err(|e| infra("cannot get a database connection", e))
