@@ -47,6 +47,7 @@ fn start_server(bin: &str, dir: &std::path::Path) -> Server {
             "--data-dir",
         ])
         .arg(dir)
+        .env_remove("TICKLER_BIN") // the benchmark's own setting, not the server's
         .env("TICKLER_AUTH__SECRET", SECRET)
         .env("TICKLER_LOG__LEVEL", "warn")
         .stdout(Stdio::null())
