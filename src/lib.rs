@@ -5,6 +5,7 @@
 //! ports; `adapters` implement ports (memory, SQLite, SMTP, …) and drive the app (HTTP);
 //! `bootstrap` is the single composition root that builds adapters from configuration.
 
+pub mod adapters;
 pub mod app;
 pub mod auth;
 pub mod domain;

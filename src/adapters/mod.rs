@@ -1,0 +1,3 @@
+//! Adapters: implementations of the ports, one module per technology.
+
+pub mod mcp;
