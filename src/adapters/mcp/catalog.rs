@@ -191,16 +191,14 @@ due_date, category, tags, recurrence_rule, created_at, updated_at}}); at most `l
 50, max 100) — when more match, a note gives the cursor for the next page. {DATES} Invalid \
 filters give an error object, never a silently empty list. {ERRORS}"
     );
-    let reminder_desc = format!(
-        "Add a reminder e-mail to a task. Give exactly one of remind_before_minutes (minutes \
+    let reminder_desc = "Add a reminder e-mail to a task. Give exactly one of remind_before_minutes (minutes \
 before the task's due date: 30, 60, 1440 = one day, 10080 = one week; the task must have a due \
 date; the reminder follows the due date if it changes) or remind_at (an ISO 8601 instant in the \
 future, e.g. \"2026-03-15T08:30:00Z\"). The reminder is stored and sent at its time, once \
 (a relative reminder whose time has already passed is sent right away). Returns \
-{{\"success\": true, \"task_id\", \"reminder_id\", \"remind_at\", \"reminders\"}}; on failure \
-{{\"success\": false, \"status\": \"error\", \"code\", \"message\"}} with isError set. Tasks with \
-a due date already get a reminder 60 minutes before it."
-    );
+{\"success\": true, \"task_id\", \"reminder_id\", \"remind_at\", \"reminders\"}; on failure \
+{\"success\": false, \"status\": \"error\", \"code\", \"message\"} with isError set. Tasks with \
+a due date already get a reminder 60 minutes before it.";
     vec![
         tool(
             "add_task",
