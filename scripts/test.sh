@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs and starts what the tests need, then runs
+# them. Needs Rust (rustup) and Python 3 with venv; everything else is fetched from crates.io and
+# PyPI and cached under ~/.cache/tickler so a second run is fast.
+#
+#   unit, property and contract tests  (cargo test: memory + SQLite adapters, real SMTP server)
+#   black-box REST API and flow tests  (cargo test: the app spawned on port 0)
+#   MCP suite with the official Python MCP client (tests/mcp/run.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tickler/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+
+step "build"
+cargo build --locked --bin tickler
+
+step "Rust tests (unit, property, contract, API, flow)"
+cargo test --locked --no-fail-fast
+
