@@ -302,10 +302,10 @@ pub(crate) struct Reply {
 impl Reply {
     /// An object result; the text content is the same JSON.
     pub fn object<T: Serialize>(v: &T) -> Self {
-        let structured = serde_json::to_value(v).expect("tool results serialise");
         Self {
-            text: vec![structured.to_string()],
-            structured,
+            // Serialised from the type, so the text keeps the field order (`status` first).
+            text: vec![serde_json::to_string(v).expect("tool results serialise")],
+            structured: serde_json::to_value(v).expect("tool results serialise"),
             is_error: false,
         }
     }
