@@ -213,8 +213,18 @@ impl ServerHandler for TicklerMcp {
             )
         })?;
         let name = request.name.as_ref();
+        let started = std::time::Instant::now();
         match Self::call(&self.services, &actor, name, request.arguments).await {
-            Some(result) => Ok(result.into()),
+            Some(result) => {
+                tracing::debug!(
+                    tool = name,
+                    user = %actor.user_id,
+                    error = result.is_error == Some(true),
+                    micros = started.elapsed().as_micros() as u64,
+                    "MCP tool call"
+                );
+                Ok(result.into())
+            }
             None => Err(ErrorData::invalid_params(
                 format!("Unknown tool: {name}"),
                 None,
@@ -399,4 +409,71 @@ async fn dispatch(c: &Call<'_>, name: &str, args: Value) -> Option<Reply> {
         },
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    use super::*;
+    use crate::adapters::memory::{MemoryStateStore, MemoryStore, SystemClock};
+    use crate::domain::UserId;
+
+    fn services() -> Services {
+        let store = MemoryStore::new();
+        let clock = Arc::new(SystemClock);
+        Services {
+            tasks: Arc::new(store.clone()),
+            labels: Arc::new(store.clone()),
+            users: Arc::new(store),
+            state: Arc::new(MemoryStateStore::new(clock.clone())),
+            clock,
+        }
+    }
+
+    /// What `serve_stdio` does, on an in-memory pipe instead of stdin/stdout: newline-delimited
+    /// JSON-RPC, the user fixed at start.
+    #[tokio::test]
+    async fn serves_json_rpc_lines_for_the_fixed_user() {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let actor = Actor {
+            user_id: UserId::parse("desk").unwrap(),
+            email: None,
+            name: None,
+            traceparent: None,
+        };
+        let handler = TicklerMcp::for_actor(services(), actor);
+        tokio::spawn(async move {
+            let running = handler.serve(tokio::io::split(server)).await.unwrap();
+            running.waiting().await
+        });
+        let (read, mut write) = tokio::io::split(client);
+        let mut lines = BufReader::new(read).lines();
+        let mut send = async |v: Value| {
+            write.write_all(format!("{v}\n").as_bytes()).await.unwrap();
+        };
+        send(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "test", "version": "0"}}}),
+        )
+        .await;
+        let init: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(init["result"]["serverInfo"]["name"], "tickler");
+        send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+        send(
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "add_task", "arguments": {"title": "from stdin"}}}),
+        )
+        .await;
+        let r: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(r["id"], 2);
+        assert_eq!(r["result"]["structuredContent"]["status"], "created", "{r}");
+        send(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"})).await;
+        let r: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(r["result"]["tools"].as_array().unwrap().len(), 18);
+    }
 }
