@@ -12,6 +12,10 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tickler/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# Dependencies are shared through the cache, but Tickler itself is always rebuilt: cargo may judge
+# a crate built from another checkout at another path "fresh", and tests must run this tree's code.
+cargo clean --quiet -p tickler
+
 step() { printf '\n==> %s\n' "$*"; }
 
 step "format and lints"

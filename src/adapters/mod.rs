@@ -1,4 +1,6 @@
 //! Adapters: implementations of the ports, one module per technology.
 
+pub mod http;
+pub mod mail;
 pub mod mcp;
 pub mod memory;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::domain::event::{CloudEvent, Topic};
-use crate::ports::{EventHandler, EventIntake, EventPublisher, InfraError, Outcome};
+use crate::ports::{EventHandler, EventIntake, EventPublisher, HealthCheck, InfraError, Outcome};
 
 /// An event that can never be processed: not a CloudEvent (`group` and `event_id` are `None`), or
 /// rejected by a group's handler.
@@ -169,6 +169,18 @@ impl EventIntake for MemoryBus {
             Some(slot) => slot.1 = handler,
             None => subs.push((group.to_owned(), handler)),
         }
+        Ok(())
+    }
+}
+
+/// In-process delivery has nothing that can be down.
+#[async_trait]
+impl HealthCheck for MemoryBus {
+    fn name(&self) -> &'static str {
+        "transport"
+    }
+
+    async fn check(&self) -> Result<(), InfraError> {
         Ok(())
     }
 }
@@ -357,6 +369,48 @@ mod tests {
         }
         assert_eq!(bus.published(Topic::TaskEvents), evs[1..].to_vec());
         assert_eq!(bus.dead_letters().len(), 2);
+    }
+
+    /// The embedded wiring: outbox relay → bus. A record stays in the outbox until every group
+    /// has processed its event.
+    #[tokio::test]
+    async fn relay_keeps_the_record_until_every_group_processed_it() {
+        use crate::adapters::memory::testutil::*;
+        use crate::adapters::memory::{ManualClock, MemoryStore};
+        use crate::app::relay::Relay;
+        use crate::ports::{Outbox, TaskRepository};
+
+        let store = MemoryStore::new();
+        let bus = MemoryBus::new();
+        let clock = Arc::new(ManualClock::new(t(0)));
+        let (a, b) = (
+            Scripted::new(vec![]),
+            Scripted::new(vec![Outcome::Retry("not yet".into())]),
+        );
+        bus.subscribe(Topic::TaskEvents, "a", a.clone())
+            .await
+            .unwrap();
+        bus.subscribe(Topic::TaskEvents, "b", b.clone())
+            .await
+            .unwrap();
+        store
+            .create(draft(&user("alice"), new_task("t"), t(0)), &ctx(t(0)))
+            .await
+            .unwrap();
+        let relay = Relay::new(
+            Arc::new(store.clone()),
+            Arc::new(bus.clone()),
+            clock.clone(),
+        );
+
+        assert_eq!(relay.publish_batch().await.unwrap(), 0);
+        assert_eq!(store.backlog().await.unwrap(), 1);
+        assert!(store.outbox_error(1).unwrap().contains("not yet"));
+        clock.advance(chrono::Duration::minutes(1));
+        assert_eq!(relay.publish_batch().await.unwrap(), 1);
+        assert_eq!(store.backlog().await.unwrap(), 0);
+        assert_eq!((a.calls(), b.calls()), (2, 2));
+        assert_eq!(bus.published(Topic::TaskEvents).len(), 1);
     }
 
     #[tokio::test]

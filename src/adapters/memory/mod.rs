@@ -9,12 +9,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use crate::domain::label::LabelKind;
 use crate::domain::task::Task;
 use crate::domain::user::User;
 use crate::domain::{TaskId, UserId};
+use crate::ports::{HealthCheck, InfraError};
 
 pub mod bus;
 pub mod clock;
@@ -75,6 +77,18 @@ impl MemoryStore {
         // `notify_one` stores a permit when no relay is waiting yet, so a write that lands between
         // the relay's `claim` and its next `wait_for_work` is not missed.
         self.shared.work.notify_one();
+    }
+}
+
+/// Memory is always there: the store is ready as soon as it exists.
+#[async_trait]
+impl HealthCheck for MemoryStore {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> Result<(), InfraError> {
+        Ok(())
     }
 }
 
