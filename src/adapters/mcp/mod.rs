@@ -41,6 +41,7 @@ pub use catalog::NAMES as TOOL_NAMES;
 use errors::ToolError;
 use views::{LabelIndex, LabelRef};
 
+use crate::adapters::http::extract::child_traceparent;
 use crate::app::{Actor, ServiceError, Services};
 use crate::auth::Auth;
 use crate::domain::label::LabelKind;
@@ -96,11 +97,13 @@ async fn authenticate(State(auth): State<Arc<Auth>>, mut req: Request, next: Nex
         .and_then(|v| v.to_str().ok());
     match auth.verify_header(header) {
         Ok(mut actor) => {
-            actor.traceparent = req
+            // As the REST API does: the caller's trace with a span for this request, or a new
+            // trace, so the events a tool call causes are traceable like REST's.
+            let incoming = req
                 .headers()
                 .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+                .and_then(|v| v.to_str().ok());
+            actor.traceparent = Some(child_traceparent(incoming));
             req.extensions_mut().insert(actor);
             next.run(req).await
         }
