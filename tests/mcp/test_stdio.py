@@ -11,12 +11,9 @@ pytestmark = pytest.mark.anyio
 def stdio(server, token: str) -> StdioServerParameters:
     env = {k: v for k, v in server.env.items() if k.startswith(("TICKLER_", "RUST_", "PATH", "HOME"))}
     env["TICKLER_TOKEN"] = token
+    env["TICKLER_DATA_DIR"] = str(server.data_dir)
     env["RUST_LOG"] = "warn"
-    return StdioServerParameters(
-        command=str(server.bin),
-        args=["mcp", "--stdio", "--data-dir", str(server.data_dir)],
-        env=env,
-    )
+    return StdioServerParameters(command=str(server.bin), args=["mcp", "--stdio"], env=env)
 
 
 async def test_stdio_serves_the_tools_for_the_token_user(server, user):
