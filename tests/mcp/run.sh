@@ -23,8 +23,12 @@ fi
 
 if [[ -z "${TICKLER_BIN:-}" ]]; then
     (cd "$repo" && cargo build --quiet --bin tickler)
-    export TICKLER_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/tickler"
+    # A private copy: the target directory may be shared with other checkouts that rebuild it.
+    bin_dir="$(mktemp -d)"
+    trap 'rm -rf "$bin_dir"' EXIT
+    cp "${CARGO_TARGET_DIR:-$repo/target}/debug/tickler" "$bin_dir/tickler"
+    export TICKLER_BIN="$bin_dir/tickler"
 fi
 
 cd "$here"
-exec "$venv/bin/python" -m pytest "$@"
+"$venv/bin/python" -m pytest "$@"
