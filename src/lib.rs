@@ -8,6 +8,7 @@
 pub mod adapters;
 pub mod app;
 pub mod auth;
+pub mod bootstrap;
 pub mod config;
 pub mod domain;
 pub mod ports;

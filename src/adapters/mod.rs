@@ -4,3 +4,4 @@ pub mod http;
 pub mod mail;
 pub mod mcp;
 pub mod memory;
+pub mod sqlite;

@@ -43,8 +43,13 @@ pub fn render(data: &ReminderDueData, to: &str, message_id: &str) -> Email {
         ""
     };
     let description = data.task_description.as_deref().unwrap_or("");
+    let text_description = if description.is_empty() {
+        String::new()
+    } else {
+        format!("\n{description}\n")
+    };
     let text = format!(
-        "Task reminder\n\n{title}\n{description}\n\nDue: {due}\nPriority: {priority}{late_note}\n\n-- \nSent by Tickler\n",
+        "Task reminder\n\n{title}\n{text_description}\nDue: {due}\nPriority: {priority}{late_note}\n\n-- \nSent by Tickler\n",
         title = data.task_title,
         priority = data.task_priority.to_uppercase(),
     );

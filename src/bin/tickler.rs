@@ -1,1 +1,134 @@
-fn main() {}
+//! `tickler`: one binary for every role.
+//!
+//!   tickler [--role all] [--listen 127.0.0.1:8080] [--data-dir ./tickler-data] [--config tickler.toml]
+//!   tickler token --sub alice --email alice@example.com
+//!   tickler mcp --stdio            (token in TICKLER_TOKEN)
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tickler::bootstrap::{self, Role};
+use tickler::config::Config;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tickler",
+    version,
+    about = "Event-driven task and reminder service"
+)]
+struct Cli {
+    /// Which service this process runs.
+    #[arg(long, value_enum, default_value = "all", global = true)]
+    role: Role,
+    /// Listen address (overrides TICKLER_LISTEN).
+    #[arg(long, global = true)]
+    listen: Option<std::net::SocketAddr>,
+    /// Data directory of the embedded default (overrides TICKLER_DATA_DIR).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Configuration file (default ./tickler.toml when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print a signed access token (and nothing else) for local use.
+    Token {
+        #[arg(long)]
+        sub: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime in seconds (default 30 days).
+        #[arg(long, default_value_t = 30 * 24 * 3600)]
+        ttl: u64,
+    },
+    /// Serve the MCP tools over stdio for a desktop agent; the user comes from TICKLER_TOKEN.
+    Mcp {
+        #[arg(long)]
+        stdio: bool,
+    },
+}
+
+fn load_config(cli: &Cli) -> Result<Config, String> {
+    let mut config =
+        Config::load(cli.config.as_deref()).map_err(|e| format!("configuration error: {e}"))?;
+    if let Some(l) = cli.listen {
+        config.listen = l;
+    }
+    if let Some(d) = &cli.data_dir {
+        config.data_dir = d.clone();
+    }
+    Ok(config)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = load_config(&cli).map_err(anyhow::Error::msg)?;
+    match cli.command {
+        Some(Command::Token {
+            sub,
+            email,
+            name,
+            ttl,
+        }) => {
+            tickler::domain::UserId::parse(&sub).map_err(|e| anyhow::anyhow!("--sub: {e}"))?;
+            let auth = tickler::auth::Auth::new(&bootstrap::signing_secret(&config)?);
+            println!(
+                "{}",
+                auth.mint(&sub, email.as_deref(), name.as_deref(), ttl)
+            );
+            Ok(())
+        }
+        Some(Command::Mcp { stdio }) => {
+            if !stdio {
+                anyhow::bail!(
+                    "only `tickler mcp --stdio` is a separate command; the HTTP transport is served at /mcp by the backend role"
+                );
+            }
+            tickler::telemetry::init(&config.log.level, config.log.json);
+            bootstrap::serve_mcp_stdio(&config).await
+        }
+        None => {
+            tickler::telemetry::init(&config.log.level, config.log.json);
+            let running = bootstrap::start(&config, cli.role).await?;
+            running.run_until(shutdown_signal()).await;
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The one place a fatal error is reported, with its whole cause chain.
+            eprintln!("tickler: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

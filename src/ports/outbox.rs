@@ -23,7 +23,9 @@ pub struct OutboxRecord {
 #[async_trait]
 pub trait Outbox: Send + Sync {
     /// Oldest unpublished records whose retry time has come, leased for `lease` so that another
-    /// relay replica does not publish them concurrently. Ordered by `seq`.
+    /// relay replica does not publish them concurrently. Ordered by `seq`. A record is held back
+    /// while an earlier unpublished record with the same topic and key waits for its retry time
+    /// or is leased, so one task's events are published in order.
     async fn claim(
         &self,
         limit: usize,

@@ -72,16 +72,25 @@ impl Outbox for MemoryStore {
         let lease = chrono::Duration::from_std(lease)
             .map_err(|e| InfraError::permanent("outbox lease out of range", e))?;
         let mut data = self.lock();
-        let claimed = data
-            .outbox
-            .values_mut()
-            .filter(|r| r.available_at.is_none_or(|t| t <= now))
-            .take(limit)
-            .map(|r| {
-                r.available_at = Some(now + lease);
-                r.record.clone()
-            })
-            .collect();
+        // A record waits while an earlier one of the same topic and key is leased or waiting for
+        // its retry, so one task's events are never published out of order.
+        let mut blocked = std::collections::HashSet::new();
+        let mut claimed = Vec::new();
+        for r in data.outbox.values_mut() {
+            if claimed.len() == limit {
+                break;
+            }
+            let key = (r.record.topic, r.record.key.clone());
+            if blocked.contains(&key) {
+                continue;
+            }
+            if r.available_at.is_some_and(|t| t > now) {
+                blocked.insert(key);
+                continue;
+            }
+            r.available_at = Some(now + lease);
+            claimed.push(r.record.clone());
+        }
         Ok(claimed)
     }
 

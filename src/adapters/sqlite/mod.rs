@@ -1,0 +1,252 @@
+//! SQLite adapters for the persistence ports: tasks, labels, users, the outbox, key/value state and
+//! the job scheduler, all in one database file so that a task write and its events commit together.
+//!
+//! Open a [`SqliteStore`] once per process and take the port adapters from it; they share one
+//! connection pool and the in-process wake-ups (a committed task write wakes the outbox relay, a
+//! scheduled job wakes the scheduler runner) that make delivery immediate instead of polled.
+//!
+//! Storage conventions (see `migrations/sqlite/0001_initial.sql`): instants are INTEGER unix
+//! microseconds in UTC — exact, sortable, and the precision PostgreSQL keeps — so an instant with
+//! nanoseconds is truncated to the microsecond on write, and every write returns the row as read
+//! back, equal to what a later `get` returns.
+//!
+//! Concurrency: WAL journal (readers never block the writer), and every read-then-write
+//! transaction starts with `BEGIN IMMEDIATE`. A deferred `BEGIN` that reads first and writes later
+//! fails with `SQLITE_BUSY` without waiting when another connection committed in between; taking
+//! the write lock up front makes SQLite queue the transaction behind `busy_timeout` instead.
+
+mod error;
+mod labels;
+mod outbox;
+mod reminders;
+mod rows;
+mod scheduler;
+mod scheduler_runner;
+mod state;
+mod task_list;
+mod task_write;
+mod tasks;
+mod users;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::{Notify, watch};
+
+pub use labels::SqliteLabelRepository;
+pub use outbox::SqliteOutbox;
+pub use scheduler::{SchedulerConfig, SqliteScheduler};
+pub use state::SqliteStateStore;
+pub use tasks::SqliteTaskRepository;
+pub use users::SqliteUserRepository;
+
+use crate::ports::{HealthCheck, InfraError};
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How long a statement waits for another connection's write lock before failing with
+/// `SQLITE_BUSY` (reported as a transient error).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Readers run concurrently under WAL; writers queue on the database lock anyway.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// One SQLite database and the wake-up signals shared by the adapters built from it. Cheap to
+/// clone; every clone refers to the same pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// Notified after a commit that inserted outbox rows; awaited by `Outbox::wait_for_work`.
+    outbox_wake: Arc<Notify>,
+    /// Notified when a job is scheduled or retried; awaited by the scheduler runner.
+    jobs_wake: Arc<Notify>,
+    /// Set by [`SqliteStore::close`]; stops scheduler runners started from this store.
+    closing: Arc<watch::Sender<bool>>,
+    /// Optional shutdown signal from the application (see [`SqliteStore::with_shutdown`]).
+    shutdown: Option<watch::Receiver<bool>>,
+    scheduler_config: SchedulerConfig,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path_or_url` — a file path, or a `sqlite:` URL
+    /// such as `sqlite://data/tickler.db` or `sqlite::memory:` — applies pending migrations, and
+    /// sets WAL, `foreign_keys=ON`, `busy_timeout` and `synchronous=NORMAL` on every connection.
+    ///
+    /// Two processes may share one file; open them one after the other the first time, since
+    /// migrations are not guarded against running concurrently.
+    pub async fn open(path_or_url: &str) -> Result<Self, InfraError> {
+        let memory = path_or_url.contains(":memory:") || path_or_url.contains("mode=memory");
+        let options = if path_or_url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(path_or_url)
+                .map_err(|e| InfraError::permanent(format!("bad SQLite URL {path_or_url}"), e))?
+        } else {
+            SqliteConnectOptions::new().filename(path_or_url)
+        };
+        if !memory && !path_or_url.contains("mode=ro") {
+            // SQLite creates the file but not its directory (e.g. a fresh `data_dir`).
+            let dir = options.get_filename().parent();
+            if let Some(dir) = dir.filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    InfraError::permanent(format!("cannot create {}", dir.display()), e)
+                })?;
+            }
+        }
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let mut pool_options = SqlitePoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        pool_options = if memory {
+            // Every connection to `:memory:` would otherwise be its own empty database, and the
+            // database vanishes with its last connection: keep exactly one, forever.
+            pool_options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            pool_options.max_connections(MAX_CONNECTIONS)
+        };
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .map_err(|e| error::infra(format!("cannot open SQLite database {path_or_url}"), e))?;
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            InfraError::permanent(format!("cannot migrate SQLite database {path_or_url}"), e)
+        })?;
+        Ok(Self {
+            pool,
+            outbox_wake: Arc::new(Notify::new()),
+            jobs_wake: Arc::new(Notify::new()),
+            closing: Arc::new(watch::Sender::new(false)),
+            shutdown: None,
+            scheduler_config: SchedulerConfig::default(),
+        })
+    }
+
+    /// Stops scheduler runners started from this store once `shutdown` becomes `true` (or its
+    /// sender is dropped), after their in-flight handlers finish. Without it a runner stops when
+    /// the Tokio runtime shuts down or when [`SqliteStore::close`] is called.
+    pub fn with_shutdown(mut self, shutdown: watch::Receiver<bool>) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// Overrides the scheduler's lease, polling and concurrency settings.
+    pub fn with_scheduler_config(mut self, config: SchedulerConfig) -> Self {
+        self.scheduler_config = config;
+        self
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub fn tasks(&self) -> SqliteTaskRepository {
+        SqliteTaskRepository::new(self.pool.clone(), self.outbox_wake.clone())
+    }
+
+    pub fn labels(&self) -> SqliteLabelRepository {
+        SqliteLabelRepository::new(self.pool.clone())
+    }
+
+    pub fn users(&self) -> SqliteUserRepository {
+        SqliteUserRepository::new(self.pool.clone())
+    }
+
+    pub fn outbox(&self) -> SqliteOutbox {
+        SqliteOutbox::new(self.pool.clone(), self.outbox_wake.clone())
+    }
+
+    pub fn state(&self) -> SqliteStateStore {
+        SqliteStateStore::new(self.pool.clone())
+    }
+
+    pub fn scheduler(&self) -> SqliteScheduler {
+        SqliteScheduler::new(
+            self.pool.clone(),
+            self.jobs_wake.clone(),
+            self.closing.clone(),
+            self.shutdown.clone(),
+            self.scheduler_config.clone(),
+        )
+    }
+
+    /// Stops this store's scheduler runners and closes the pool, waiting for connections in use.
+    /// Adapters taken from this store fail with an error afterwards.
+    pub async fn close(&self) {
+        self.closing.send_replace(true);
+        self.pool.close().await;
+    }
+}
+
+/// Ready when a connection can be had and answers: catches a closed pool, a locked-out or
+/// vanished file, and a pool exhausted past its acquire timeout.
+#[async_trait::async_trait]
+impl HealthCheck for SqliteStore {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> Result<(), InfraError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| error::infra("the SQLite database does not answer", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn open_creates_the_file_migrates_and_sets_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/tickler.db");
+        let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+        assert!(path.exists());
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(fk, 1);
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(sync, 1, "NORMAL");
+        store.close().await;
+        // Reopening an up-to-date database applies nothing and succeeds.
+        assert!(store.check().await.is_err(), "a closed store is not ready");
+        let again = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+        assert!(again.check().await.is_ok());
+        assert_eq!(again.name(), "database");
+        let fts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks_fts")
+            .fetch_one(again.pool())
+            .await
+            .unwrap();
+        assert_eq!(fts, 0);
+    }
+
+    #[tokio::test]
+    async fn in_memory_url_keeps_one_database() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+}

@@ -1,0 +1,172 @@
+//! The outbox relay's side of the transactional outbox, and the insert the repositories use inside
+//! their transactions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use tokio::sync::Notify;
+
+use super::error::{bad_data, infra};
+use super::rows::{add, micros};
+use crate::domain::event::{OutgoingEvent, Topic};
+use crate::ports::{InfraError, Outbox, OutboxRecord};
+
+/// Appends `events` to the outbox on `conn` (the caller's open transaction). The caller notifies
+/// the outbox wake-up after committing, never before: a relay woken earlier would not see the rows.
+pub(crate) async fn insert_events(
+    conn: &mut SqliteConnection,
+    events: &[OutgoingEvent],
+    now: DateTime<Utc>,
+) -> Result<(), InfraError> {
+    for e in events {
+        sqlx::query(
+            "INSERT INTO outbox (topic, key, event_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(e.topic.as_str())
+        .bind(e.event.partition_key())
+        .bind(&e.event.id)
+        .bind(e.event.to_bytes())
+        .bind(micros(now))
+        .execute(&mut *conn)
+        .await
+        .map_err(|err| infra("cannot write to the outbox", err))?;
+    }
+    Ok(())
+}
+
+#[derive(Clone)]
+pub struct SqliteOutbox {
+    pool: SqlitePool,
+    wake: Arc<Notify>,
+}
+
+impl SqliteOutbox {
+    pub(crate) fn new(pool: SqlitePool, wake: Arc<Notify>) -> Self {
+        Self { pool, wake }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    seq: i64,
+    topic: String,
+    key: String,
+    event_id: String,
+    payload: Vec<u8>,
+    attempts: i64,
+}
+
+#[async_trait]
+impl Outbox for SqliteOutbox {
+    /// One UPDATE … RETURNING, so two relays sharing the file never lease the same row.
+    ///
+    /// Per-key order: a row is held back while an earlier unpublished row of the same topic and key
+    /// is waiting for its retry time or is leased by another relay. Without that, a `task.updated`
+    /// could overtake the `task.created` whose publication failed, and consumers would see a task's
+    /// events out of order. Earlier rows that are claimable now come in the same batch (by `seq`),
+    /// so the relay publishes them first.
+    async fn claim(
+        &self,
+        limit: usize,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxRecord>, InfraError> {
+        let now_us = micros(now);
+        let lease_end = micros(add(now, lease));
+        let rows: Vec<ClaimedRow> = sqlx::query_as(
+            "UPDATE outbox SET lease_until = ?1 WHERE seq IN (
+                 SELECT o.seq FROM outbox o
+                 WHERE o.published_at IS NULL
+                   AND o.next_attempt_at <= ?2
+                   AND (o.lease_until IS NULL OR o.lease_until < ?2)
+                   AND NOT EXISTS (
+                       SELECT 1 FROM outbox e
+                       WHERE e.published_at IS NULL AND e.topic = o.topic AND e.key = o.key
+                         AND e.seq < o.seq
+                         AND (e.next_attempt_at > ?2 OR e.lease_until >= ?2))
+                 ORDER BY o.seq LIMIT ?3)
+             RETURNING seq, topic, key, event_id, payload, attempts",
+        )
+        .bind(lease_end)
+        .bind(now_us)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| infra("cannot claim outbox records", e))?;
+        let mut out = rows
+            .into_iter()
+            .map(|r| {
+                Ok(OutboxRecord {
+                    seq: r.seq,
+                    topic: Topic::parse(&r.topic).ok_or_else(|| {
+                        bad_data(format!("outbox.topic: unknown topic {:?}", r.topic))
+                    })?,
+                    key: r.key,
+                    event_id: r.event_id,
+                    payload: r.payload,
+                    attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+                })
+            })
+            .collect::<Result<Vec<_>, InfraError>>()?;
+        // RETURNING order is unspecified.
+        out.sort_by_key(|r| r.seq);
+        Ok(out)
+    }
+
+    async fn mark_published(&self, seqs: &[i64], now: DateTime<Utc>) -> Result<(), InfraError> {
+        // Chunked: SQLite caps the number of bound parameters per statement.
+        for chunk in seqs.chunks(500) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("UPDATE outbox SET published_at = ");
+            qb.push_bind(micros(now))
+                .push(", lease_until = NULL WHERE published_at IS NULL AND seq IN (");
+            let mut list = qb.separated(", ");
+            for s in chunk {
+                list.push_bind(*s);
+            }
+            qb.push(")");
+            qb.build()
+                .execute(&self.pool)
+                .await
+                .map_err(|e| infra("cannot mark outbox records published", e))?;
+        }
+        Ok(())
+    }
+
+    async fn mark_failed(
+        &self,
+        seq: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), InfraError> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, \
+             lease_until = NULL WHERE seq = ? AND published_at IS NULL",
+        )
+        .bind(error)
+        .bind(micros(retry_at))
+        .bind(seq)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| infra("cannot record an outbox failure", e))?;
+        Ok(())
+    }
+
+    /// Writers call `notify_one`, which leaves a permit when nobody is waiting yet: a write that
+    /// commits between the relay's empty `claim` and this call still wakes it at once. The cost is
+    /// an occasional spurious wake-up, which only means one extra (empty) claim.
+    async fn wait_for_work(&self, max: Duration) {
+        let _ = tokio::time::timeout(max, self.wake.notified()).await;
+    }
+
+    async fn backlog(&self) -> Result<u64, InfraError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| infra("cannot count the outbox backlog", e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

@@ -1,0 +1,138 @@
+//! `Scheduler` backed by the `jobs` table, for deployments without Dapr's Jobs API.
+//!
+//! `start` spawns one runner task per call. The runner claims due jobs with a lease (one
+//! UPDATE … RETURNING, atomic in SQLite), so several processes sharing the database file never fire
+//! the same job at the same time; hands each to the handler (concurrently, at most
+//! `max_in_flight` at once); and then deletes, reschedules or drops the job according to the
+//! outcome — but only if the job still carries the token it was claimed with, so a job replaced or
+//! re-created while its old version was firing is left alone.
+//!
+//! Between rounds it sleeps until the earliest due time, a local wake-up (`schedule`, a retry), or
+//! `poll_cap` (1 s) — the cap is what notices jobs written by another process. Lateness on an idle
+//! machine is the timer's granularity (a few milliseconds).
+//!
+//! Delivery is at least once: a runner that dies mid-fire leaves its jobs leased, and they fire
+//! again once the lease (60 s by default) lapses. A handler running longer than the lease may see
+//! its job fired a second time, so handlers must be idempotent (the reminder handler is, through
+//! `fire_reminder`'s conditional update).
+//!
+//! Stopping: the runner stops when the Tokio runtime shuts down (its task is dropped), when
+//! `SqliteStore::close` is called, or when the shutdown signal given to
+//! `SqliteStore::with_shutdown` turns true (or its sender is dropped). On the last two it lets
+//! in-flight handlers finish for up to `drain_timeout` first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::SqlitePool;
+use tokio::sync::{Notify, watch};
+
+use super::error::infra;
+use super::rows::micros;
+use super::scheduler_runner::Runner;
+use crate::ports::{InfraError, Job, JobHandler, Scheduler};
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// How long a claimed job is reserved for its runner before another may fire it again.
+    pub lease: Duration,
+    /// Longest sleep between looks at the table (bounds how late a job written by another process
+    /// is noticed).
+    pub poll_cap: Duration,
+    /// Handlers running at once per runner.
+    pub max_in_flight: usize,
+    /// Ceiling of the retry back-off, which doubles from one second.
+    pub max_backoff: Duration,
+    /// How long a stopping runner waits for in-flight handlers.
+    pub drain_timeout: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            poll_cap: Duration::from_secs(1),
+            max_in_flight: 16,
+            max_backoff: Duration::from_secs(300),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct SqliteScheduler {
+    pool: SqlitePool,
+    wake: Arc<Notify>,
+    closing: Arc<watch::Sender<bool>>,
+    shutdown: Option<watch::Receiver<bool>>,
+    config: SchedulerConfig,
+}
+
+impl SqliteScheduler {
+    pub(crate) fn new(
+        pool: SqlitePool,
+        wake: Arc<Notify>,
+        closing: Arc<watch::Sender<bool>>,
+        shutdown: Option<watch::Receiver<bool>>,
+        config: SchedulerConfig,
+    ) -> Self {
+        Self {
+            pool,
+            wake,
+            closing,
+            shutdown,
+            config,
+        }
+    }
+}
+
+#[async_trait]
+impl Scheduler for SqliteScheduler {
+    /// Upsert by name with a fresh token, attempts reset and no lease: the replaced job is a new
+    /// job. A due time in the past is claimable at once, and the wake-up makes the runner look now.
+    async fn schedule(&self, job: Job) -> Result<(), InfraError> {
+        sqlx::query(
+            "INSERT INTO jobs (name, due_at, payload, lease_until, attempts, token) \
+             VALUES (?, ?, ?, NULL, 0, ?) ON CONFLICT (name) DO UPDATE SET \
+             due_at = excluded.due_at, payload = excluded.payload, lease_until = NULL, \
+             attempts = 0, token = excluded.token",
+        )
+        .bind(&job.name)
+        .bind(micros(job.due_at))
+        .bind(&job.payload)
+        .bind(rand::random::<i64>())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| infra(format!("cannot schedule job {}", job.name), e))?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    async fn cancel(&self, name: &str) -> Result<(), InfraError> {
+        sqlx::query("DELETE FROM jobs WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| infra(format!("cannot cancel job {name}"), e))?;
+        Ok(())
+    }
+
+    async fn start(&self, handler: Arc<dyn JobHandler>) -> Result<(), InfraError> {
+        // Fail now, not silently in the background, when the database is unusable.
+        sqlx::query("SELECT 1 FROM jobs LIMIT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| infra("cannot start the job runner", e))?;
+        let runner = Runner {
+            pool: self.pool.clone(),
+            wake: self.wake.clone(),
+            closing: self.closing.subscribe(),
+            shutdown: self.shutdown.clone(),
+            config: self.config.clone(),
+            handler,
+        };
+        tokio::spawn(runner.run());
+        Ok(())
+    }
+}

@@ -1,0 +1,239 @@
+//! Listing and searching tasks: `TaskQuery` (src/domain/query.rs) translated to SQL.
+//!
+//! Filters are `TaskQuery::matches` as a WHERE clause. Sorting is `sort_value` as an SQL
+//! expression, with the id as tie-breaker in the same direction; the next page starts strictly
+//! after the last row's (value, id) — keyset pagination, stable under inserts. Tasks without a due
+//! date sort last in both directions because the expression substitutes `i64::MAX` (ascending) or
+//! `i64::MIN` (descending), exactly as `sort_value` does, so cursors agree with every adapter.
+//!
+//! Search ranks with FTS5's bm25, title weighted ten times the description; ranked pages are not
+//! keyset-able (the rank is not a column), so they page by offset (`Cursor::Offset`).
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::error::infra;
+use super::rows::{TASK_COLUMNS, TaskRow, micros, priority_value};
+use super::tasks::{attach_children, push_ids};
+use crate::domain::query::{
+    Cursor, Page, Ranked, SearchText, SortKey, SortOrder, SortValue, StatusFilter, TaskQuery,
+    sort_value,
+};
+use crate::domain::task::Task;
+use crate::domain::{ErrorCode, UserId, ValidationError};
+use crate::ports::RepoError;
+
+pub(crate) async fn list(
+    conn: &mut SqliteConnection,
+    user: &UserId,
+    query: &TaskQuery,
+    now: DateTime<Utc>,
+) -> Result<Page<Ranked<Task>>, RepoError> {
+    match &query.search {
+        Some(text) => search(conn, user, query, text, now).await,
+        None => sorted(conn, user, query, now).await,
+    }
+}
+
+/// The SQL twin of `sort_value`.
+fn sort_expr(key: SortKey, order: SortOrder) -> &'static str {
+    match (key, order) {
+        (SortKey::CreatedAt, _) => "t.created_at",
+        (SortKey::DueDate, SortOrder::Asc) => "COALESCE(t.due_date, 9223372036854775807)",
+        (SortKey::DueDate, SortOrder::Desc) => "COALESCE(t.due_date, -9223372036854775808)",
+        (SortKey::Priority, _) => "t.priority",
+        (SortKey::Title, _) => "t.title_key",
+    }
+}
+
+async fn sorted(
+    conn: &mut SqliteConnection,
+    user: &UserId,
+    query: &TaskQuery,
+    now: DateTime<Utc>,
+) -> Result<Page<Ranked<Task>>, RepoError> {
+    let (key, order) = (query.sort, query.effective_order());
+    let limit = query.effective_limit() as usize;
+    let expr = sort_expr(key, order);
+    let mut qb = QueryBuilder::new(format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE "));
+    push_filters(&mut qb, user, query, now);
+    let (cmp, dir) = match order {
+        SortOrder::Asc => (">", "ASC"),
+        SortOrder::Desc => ("<", "DESC"),
+    };
+    match &query.cursor {
+        None => {}
+        Some(Cursor::After { v, id }) => {
+            // Row-value comparison: strictly after (value, id) in the sort direction.
+            qb.push(format!(" AND ({expr}, t.id) {cmp} ("));
+            match (key, v) {
+                (SortKey::Title, SortValue::Text(s)) => qb.push_bind(s.clone()),
+                (SortKey::Title, SortValue::Int(_)) | (_, SortValue::Text(_)) => {
+                    return Err(bad_cursor());
+                }
+                (_, SortValue::Int(i)) => qb.push_bind(*i),
+            };
+            qb.push(", ").push_bind(*id).push(")");
+        }
+        Some(Cursor::Offset { .. }) => return Err(bad_cursor()),
+    }
+    qb.push(format!(" ORDER BY {expr} {dir}, t.id {dir} LIMIT "))
+        .push_bind(limit as i64 + 1);
+    let rows: Vec<TaskRow> = qb
+        .build_query_as()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| infra("cannot list tasks", e))?;
+    let mut tasks = rows
+        .into_iter()
+        .map(TaskRow::into_task)
+        .collect::<Result<Vec<_>, _>>()?;
+    // One row past the page tells whether another page exists, without a COUNT.
+    let more = tasks.len() > limit;
+    tasks.truncate(limit);
+    attach_children(conn, &mut tasks).await?;
+    let next_cursor = match tasks.last() {
+        Some(last) if more => Some(
+            Cursor::After {
+                v: sort_value(last, key, order),
+                id: last.id.0,
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
+    Ok(Page {
+        items: tasks
+            .into_iter()
+            .map(|item| Ranked { item, rank: 0.0 })
+            .collect(),
+        next_cursor,
+    })
+}
+
+async fn search(
+    conn: &mut SqliteConnection,
+    user: &UserId,
+    query: &TaskQuery,
+    text: &SearchText,
+    now: DateTime<Utc>,
+) -> Result<Page<Ranked<Task>>, RepoError> {
+    let limit = query.effective_limit() as usize;
+    let offset = match &query.cursor {
+        None => 0,
+        Some(Cursor::Offset { o }) => i64::try_from(*o).map_err(|_| bad_cursor())?,
+        Some(Cursor::After { .. }) => return Err(bad_cursor()),
+    };
+    let Some(pattern) = match_expression(text) else {
+        return Ok(Page {
+            items: Vec::new(),
+            next_cursor: None,
+        });
+    };
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT {TASK_COLUMNS}, bm25(tasks_fts, 10.0, 1.0) AS score \
+         FROM tasks_fts JOIN tasks t ON t.id = tasks_fts.rowid WHERE tasks_fts MATCH "
+    ));
+    qb.push_bind(pattern).push(" AND ");
+    push_filters(&mut qb, user, query, now);
+    // bm25 is lower-is-better; the id keeps equal scores in a stable order across pages.
+    qb.push(" ORDER BY score ASC, t.id ASC LIMIT ")
+        .push_bind(limit as i64 + 1)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let rows: Vec<SqliteRow> = qb
+        .build()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| infra("cannot search tasks", e))?;
+    let more = rows.len() > limit;
+    let mut tasks = Vec::with_capacity(limit);
+    let mut ranks = Vec::with_capacity(limit);
+    for row in rows.iter().take(limit) {
+        let task_row = TaskRow::from_row(row).map_err(|e| infra("cannot read a search hit", e))?;
+        let score: f64 = row
+            .try_get("score")
+            .map_err(|e| infra("cannot read a search score", e))?;
+        tasks.push(task_row.into_task()?);
+        // Reported as "higher is better", like the domain's `search_score`.
+        ranks.push(-score);
+    }
+    attach_children(conn, &mut tasks).await?;
+    let next_cursor = more.then(|| {
+        Cursor::Offset {
+            o: offset as u64 + limit as u64,
+        }
+        .encode()
+    });
+    Ok(Page {
+        items: tasks
+            .into_iter()
+            .zip(ranks)
+            .map(|(item, rank)| Ranked { item, rank })
+            .collect(),
+        next_cursor,
+    })
+}
+
+/// Every term required, each as a prefix. Terms are quoted so user text can never be FTS5 syntax
+/// (`OR`, `NEAR`, `*`, `:` or a column filter); a quote inside a term is doubled.
+fn match_expression(text: &SearchText) -> Option<String> {
+    let terms: Vec<String> = text
+        .terms()
+        .iter()
+        .map(|t| format!("\"{}\"*", t.replace('"', "\"\"")))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" AND "))
+}
+
+/// `TaskQuery::matches` as SQL, AND-ed after the user scope.
+fn push_filters(
+    qb: &mut QueryBuilder<'_, Sqlite>,
+    user: &UserId,
+    query: &TaskQuery,
+    now: DateTime<Utc>,
+) {
+    qb.push("t.user_id = ").push_bind(user.as_str().to_owned());
+    match query.status {
+        StatusFilter::All => {}
+        StatusFilter::Pending => {
+            qb.push(" AND t.completed = 0");
+        }
+        StatusFilter::Completed => {
+            qb.push(" AND t.completed = 1");
+        }
+    }
+    if let Some(p) = query.priority {
+        qb.push(" AND t.priority = ").push_bind(priority_value(p));
+    }
+    if let Some(c) = query.category_id {
+        qb.push(" AND t.category_id = ").push_bind(c.0);
+    }
+    if !query.tag_ids.is_empty() {
+        qb.push(
+            " AND EXISTS (SELECT 1 FROM task_tags tt WHERE tt.task_id = t.id AND tt.tag_id IN (",
+        );
+        push_ids(qb, query.tag_ids.iter().map(|t| t.0));
+        qb.push("))");
+    }
+    // Comparisons with a NULL due date are never true: tasks without one drop out, as in `matches`.
+    if let Some(b) = query.due_before {
+        qb.push(" AND t.due_date < ").push_bind(micros(b));
+    }
+    if let Some(a) = query.due_after {
+        qb.push(" AND t.due_date > ").push_bind(micros(a));
+    }
+    if query.overdue {
+        qb.push(" AND t.completed = 0 AND t.due_date < ")
+            .push_bind(micros(now));
+    }
+}
+
+fn bad_cursor() -> RepoError {
+    RepoError::Invalid(ValidationError::new(
+        ErrorCode::InvalidCursor,
+        "cursor",
+        "cursor does not belong to this listing",
+    ))
+}

@@ -1,0 +1,108 @@
+//! Factories: how each adapter is built for the suites. Add yours here (see mod.rs).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tickler::adapters::memory::{MemoryScheduler, MemoryStateStore, MemoryStore, SystemClock};
+use tickler::adapters::sqlite::{SchedulerConfig, SqliteStore};
+
+use super::{BoxFut, SchedulerFixture, StateFixture, Stores};
+
+/// A fresh SQLite file in its own temporary directory.
+async fn sqlite_temp() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_sqlite(dir.path().join("tickler.db")).await;
+    (dir, store)
+}
+
+async fn open_sqlite(path: PathBuf) -> SqliteStore {
+    SqliteStore::open(path.to_str().expect("utf-8 temp path"))
+        .await
+        .expect("open SQLite store")
+}
+
+pub async fn sqlite_stores() -> Stores {
+    let (dir, store) = sqlite_temp().await;
+    Stores {
+        tasks: Arc::new(store.tasks()),
+        labels: Arc::new(store.labels()),
+        users: Arc::new(store.users()),
+        outbox: Arc::new(store.outbox()),
+        guard: Box::new((store, dir)),
+    }
+}
+
+/// The same adapters on `sqlite::memory:`: one connection for everything, which also proves no
+/// code path takes a second connection while holding a transaction (it would deadlock here).
+pub async fn sqlite_memory_stores() -> Stores {
+    let store = SqliteStore::open("sqlite::memory:")
+        .await
+        .expect("open in-memory SQLite store");
+    Stores {
+        tasks: Arc::new(store.tasks()),
+        labels: Arc::new(store.labels()),
+        users: Arc::new(store.users()),
+        outbox: Arc::new(store.outbox()),
+        guard: Box::new(store),
+    }
+}
+
+pub async fn sqlite_state() -> StateFixture {
+    let (dir, store) = sqlite_temp().await;
+    StateFixture {
+        state: Arc::new(store.state()),
+        guard: Box::new((store, dir)),
+    }
+}
+
+/// `dir/tickler.db`, so a second call with the same directory is a second process on one file.
+/// The lease is one second instead of a minute, so that a job wrongly left in the table after
+/// `Done` or `Reject` fires again while the suite is still watching.
+pub fn sqlite_scheduler(dir: PathBuf) -> BoxFut<SchedulerFixture> {
+    Box::pin(async move {
+        let store = open_sqlite(dir.join("tickler.db"))
+            .await
+            .with_scheduler_config(SchedulerConfig {
+                lease: Duration::from_secs(1),
+                ..SchedulerConfig::default()
+            });
+        let closer = store.clone();
+        SchedulerFixture {
+            scheduler: Arc::new(store.scheduler()),
+            stop: Box::new(move || Box::pin(async move { closer.close().await })),
+            guard: Box::new(store),
+        }
+    })
+}
+
+/// One `MemoryStore` is all four repositories and the outbox.
+pub async fn memory_stores() -> Stores {
+    let store = Arc::new(MemoryStore::new());
+    Stores {
+        tasks: store.clone(),
+        labels: store.clone(),
+        users: store.clone(),
+        outbox: store.clone(),
+        guard: Box::new(()),
+    }
+}
+
+pub async fn memory_state() -> StateFixture {
+    StateFixture {
+        state: Arc::new(MemoryStateStore::new(Arc::new(SystemClock))),
+        guard: Box::new(()),
+    }
+}
+
+/// Jobs live in the process only, so the restart cases do not apply; the runner ends with the
+/// test's runtime.
+pub fn memory_scheduler(_dir: PathBuf) -> BoxFut<SchedulerFixture> {
+    Box::pin(async move {
+        SchedulerFixture {
+            scheduler: Arc::new(MemoryScheduler::new()),
+            stop: Box::new(|| Box::pin(async {})),
+            guard: Box::new(()),
+        }
+    })
+}

@@ -1,0 +1,18 @@
+//! LabelRepository contract for every adapter.
+
+mod contract;
+
+mod sqlite {
+    crate::contract::labels::label_repository_tests!(crate::contract::adapters::sqlite_stores);
+}
+
+/// One connection, no file: the same behaviour.
+mod sqlite_memory {
+    crate::contract::labels::label_repository_tests!(
+        crate::contract::adapters::sqlite_memory_stores
+    );
+}
+
+mod memory {
+    crate::contract::labels::label_repository_tests!(crate::contract::adapters::memory_stores);
+}
