@@ -94,7 +94,9 @@ class Server:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.env = dict(os.environ, TICKLER_AUTH__SECRET=SECRET, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+        # Tickler refuses unknown TICKLER_* variables, so none of the caller's are passed on.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TICKLER_")}
+        self.env.update(TICKLER_AUTH__SECRET=SECRET, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
         self.binary = binary
         self.log = open(data_dir / "server.log", "wb")
         self.proc = subprocess.Popen(

@@ -165,7 +165,9 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Ser
     binary = tickler_bin()
     if not binary.exists():
         pytest.exit(f"tickler binary not found at {binary}; run `cargo build` or set TICKLER_BIN", 2)
-    env = dict(os.environ)
+    # Tickler refuses unknown TICKLER_* variables (typos in configuration), so pass none of the
+    # caller's (TICKLER_BIN, ...) through.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKLER_")}
     env["TICKLER_AUTH__SECRET"] = SECRET
     env.setdefault("RUST_LOG", "info")
     env.update(extra_env or {})

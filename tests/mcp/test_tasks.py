@@ -376,3 +376,25 @@ async def test_overdue_dates_are_utc_z(server, user):
     async with server.client(user) as c:
         t = await add(c, "late", due_date=iso(now - timedelta(days=1)))
     assert t["due_date"].endswith("Z")
+
+
+async def test_completing_a_recurring_task_creates_the_next_occurrence(server, user):
+    """The phrase is stored as an RRULE the recurring role can expand (the seed's never recurred)."""
+    import anyio
+
+    async with server.client(user) as c:
+        tag = ok(await c.call_tool("create_tag", {"name": "habit"}))
+        t = await add(c, "Water plants", recurrence_rule="every 2 days", due_date="2030-01-10T08:00:00Z", tag_ids=[tag["tag_id"]])
+        ok(await c.call_tool("complete_task", {"task_id": t["task_id"]}))
+        pending = []
+        for _ in range(50):
+            pending = items(await c.call_tool("list_tasks", {"status": "pending"}))
+            if pending:
+                break
+            await anyio.sleep(0.1)
+    assert len(pending) == 1, pending
+    nxt = pending[0]
+    assert nxt["id"] != t["task_id"] and nxt["title"] == "Water plants"
+    assert nxt["due_date"] == "2030-01-12T08:00:00Z"
+    assert nxt["recurrence_rule"] == "FREQ=DAILY;INTERVAL=2"
+    assert [x["name"] for x in nxt["tags"]] == ["habit"]
