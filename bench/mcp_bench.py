@@ -6,7 +6,9 @@ then measures:
 
   1. 500 sequential `add_task` calls from one session;
   2. 1,000 `add_task` calls from 20 concurrent sessions (50 each, one user);
-  3. `list_tasks` and `search_tasks` for that user, who now has 1,000 tasks.
+  3. `list_tasks` and `search_tasks` for that user, who now has 1,000 tasks;
+  4. the reads again, and sequential `add_task`, as bare JSON-RPC POSTs from a light HTTP client,
+     whose latency is much closer to the server's own.
 
 For each: calls/s, client-side latency p50/p95/p99, and the server's CPU time per call (utime +
 stime of the server process from /proc/<pid>/stat, before and after). The Python client costs far
@@ -65,6 +67,17 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def settle(pid: int, timeout: float = 60.0) -> None:
+    """Waits until the server is idle (the relay and the background roles have caught up with the
+    previous phase's events), so a phase is charged only for its own work."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        c0 = cpu_seconds(pid)
+        time.sleep(0.5)
+        if cpu_seconds(pid) - c0 <= 0.01:
+            return
 
 
 def pct(values: list[float], p: float) -> float:
@@ -178,11 +191,45 @@ async def phase(server: Server, name: str, sessions: list[tuple[str, list[tuple[
         clients.append(await cm.__aenter__())
         stack.append(cm)
     latencies: list[float] = []
+    settle(server.proc.pid)
     cpu0, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
     await asyncio.gather(*(timed_calls(c, calls, latencies) for c, (_, calls) in zip(clients, sessions)))
     wall, cpu = time.perf_counter() - t0, cpu_seconds(server.proc.pid) - cpu0
     for cm in reversed(stack):
         await cm.__aexit__(None, None, None)
+    n = len(latencies)
+    return {
+        "name": name,
+        "calls": n,
+        "rate": n / wall,
+        "p50": pct(latencies, 50),
+        "p95": pct(latencies, 95),
+        "p99": pct(latencies, 99),
+        "cpu_ms": cpu * 1000 / n,
+    }
+
+
+def raw_phase(server: Server, name: str, token: str, calls: list[tuple[str, dict]]) -> dict:
+    """The same tool calls as bare JSON-RPC POSTs from a light HTTP client (no SDK, no schema
+    validation): closer to the server's own latency."""
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2025-06-18",
+    }
+    latencies: list[float] = []
+    with httpx2.Client(headers=headers, timeout=60) as http:
+        http.post(server.url, json={"jsonrpc": "2.0", "id": 0, "method": "ping"})
+        settle(server.proc.pid)
+        cpu0, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
+        for i, (tool, args) in enumerate(calls):
+            body = {"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {"name": tool, "arguments": args}}
+            s0 = time.perf_counter()
+            r = http.post(server.url, json=body)
+            latencies.append((time.perf_counter() - s0) * 1000)
+            if r.status_code != 200 or r.json()["result"].get("isError"):
+                raise SystemExit(f"{tool} failed: {r.status_code} {r.text[:300]}")
+        wall, cpu = time.perf_counter() - t0, cpu_seconds(server.proc.pid) - cpu0
     n = len(latencies)
     return {
         "name": name,
@@ -221,11 +268,16 @@ async def main() -> None:
             [(many_user, add_calls(f"s{s}", per)) for s in range(a.sessions)],
         ))
         n_tasks = per * a.sessions
-        rows.append(await phase(server, f"list_tasks (user with {n_tasks} tasks, default page of 50)",
-                                [(many_user, [("list_tasks", {"status": "pending", "sort_by": "due_date"})] * a.reads)]))
-        rows.append(await phase(server, f"search_tasks (user with {n_tasks} tasks)",
-                                [(many_user, [("search_tasks", {"query": WORDS[i % len(WORDS)], "limit": 20})
-                                              for i in range(a.reads)])]))
+        list_calls = [("list_tasks", {"status": "pending", "sort_by": "due_date"})] * a.reads
+        search_calls = [("search_tasks", {"query": WORDS[i % len(WORDS)], "limit": 20}) for i in range(a.reads)]
+        rows.append(await phase(server, f"list_tasks (user with {n_tasks} tasks, page of 50)",
+                                [(many_user, list_calls)]))
+        rows.append(await phase(server, f"search_tasks (user with {n_tasks} tasks, 20 hits)",
+                                [(many_user, search_calls)]))
+        rows.append(raw_phase(server, f"list_tasks, bare JSON-RPC client ({n_tasks} tasks)", many_user, list_calls))
+        rows.append(raw_phase(server, f"search_tasks, bare JSON-RPC client ({n_tasks} tasks)", many_user, search_calls))
+        rows.append(raw_phase(server, "add_task, bare JSON-RPC client, sequential", seq_user,
+                              add_calls("raw", a.sequential)))
         rss = rss_mib(server.proc.pid)
     finally:
         server.stop()
@@ -238,9 +290,11 @@ async def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['name']} | {r['calls']} | {r['rate']:.0f} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} | {r['cpu_ms']:.3f} |")
-    print(f"\nServer resident memory at the end: {rss:.1f} MiB. Latencies are measured in the client "
-          f"(they include the Python SDK's own work); CPU is the server process's utime+stime "
-          f"({1000 / CLK_TCK:.0f} ms ticks) over the phase divided by its calls.")
+    print(f"\nServer resident memory at the end: {rss:.1f} MiB. Latencies are measured in the client: "
+          f"the SDK rows include the Python SDK's own work (JSON-RPC, pydantic, output-schema "
+          f"validation), the bare rows only an HTTP round trip. CPU is the server process's "
+          f"utime+stime ({1000 / CLK_TCK:.0f} ms ticks) over the phase divided by its calls, after "
+          f"waiting for the previous phase's background work (relay, reminders) to finish.")
 
 
 if __name__ == "__main__":
