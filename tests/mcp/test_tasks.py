@@ -282,7 +282,10 @@ async def test_update_errors(server, user):
         t = await add(c, "Target")
         tid = t["task_id"]
         body = err(await c.call_tool("update_task", {"task_id": tid}), "INVALID_REQUEST")
-        assert body["message"].startswith("Must provide at least one field to update")
+        assert body["message"] == (
+            "Must provide at least one field to update (title, description, completed, "
+            "priority, category_id, due_date, recurrence_rule)"
+        )
         err(await c.call_tool("update_task", {"task_id": tid, "priority": "asap"}), "INVALID_PRIORITY")
         err(await c.call_tool("update_task", {"task_id": tid, "due_date": "tomorrow"}), "INVALID_DUE_DATE")
         err(await c.call_tool("update_task", {"task_id": tid, "recurrence_rule": "sometimes"}), "INVALID_RECURRENCE_RULE")

@@ -256,6 +256,14 @@ pub async fn update_task(c: &Call<'_>, p: UpdateTaskParams) -> Result<Reply, Too
     .into_patch()?;
     let task = match c.services.update_task(c.actor, id, patch).await {
         Ok(t) => t,
+        // The use case names the REST fields; name this tool's arguments instead.
+        Err(ServiceError::Invalid(v)) if v.code == ErrorCode::InvalidRequest => {
+            return Err(ToolError::new(
+                ErrorCode::InvalidRequest,
+                "Must provide at least one field to update (title, description, completed, \
+priority, category_id, due_date, recurrence_rule)",
+            ));
+        }
         Err(e) => {
             return Err(task_error(
                 c.services,
