@@ -107,3 +107,111 @@ impl Relay {
         Ok(done.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{ManualClock, MemoryStore};
+    use crate::app::{Actor, Services};
+    use crate::ports::InfraError;
+    use crate::ports::event_bus::MockEventPublisher;
+    use chrono::TimeZone;
+    use mockall::Sequence;
+
+    fn actor() -> Actor {
+        Actor {
+            user_id: crate::domain::UserId::parse("u").unwrap(),
+            email: None,
+            name: None,
+            traceparent: None,
+        }
+    }
+
+    /// One task created then updated twice: three events with the same key, in order.
+    async fn three_events(store: &Arc<MemoryStore>, clock: &Arc<ManualClock>) {
+        let services = Services {
+            tasks: store.clone(),
+            labels: store.clone(),
+            users: store.clone(),
+            state: Arc::new(crate::adapters::memory::MemoryStateStore::new(
+                clock.clone(),
+            )),
+            clock: clock.clone(),
+        };
+        let input = crate::app::input::CreateTaskInput {
+            title: "t".into(),
+            ..Default::default()
+        };
+        let task = services
+            .create_task(&actor(), input.into_new_task().unwrap())
+            .await
+            .unwrap();
+        for title in ["t2", "t3"] {
+            let patch = crate::domain::task::TaskPatch {
+                title: Some(crate::domain::task::Title::parse(title).unwrap()),
+                ..Default::default()
+            };
+            services
+                .update_task(&actor(), task.id, patch)
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_holds_back_the_rest_of_the_batch() {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new(
+            chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        ));
+        three_events(&store, &clock).await;
+        let mut publisher = MockEventPublisher::new();
+        let mut seq = Sequence::new();
+        publisher
+            .expect_publish()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(()));
+        publisher
+            .expect_publish()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Err(InfraError::msg("broker down")));
+        // The third event must not be attempted: it would overtake the second.
+        let relay = Relay::new(store.clone(), Arc::new(publisher), clock.clone());
+        assert_eq!(relay.publish_batch().await.unwrap(), 1);
+        assert_eq!(store.backlog().await.unwrap(), 2);
+        assert_eq!(
+            relay.publish_batch().await.unwrap(),
+            0,
+            "nothing is claimable before the retry time"
+        );
+    }
+
+    #[tokio::test]
+    async fn events_are_published_in_order_with_their_key() {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new(
+            chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        ));
+        three_events(&store, &clock).await;
+        let mut publisher = MockEventPublisher::new();
+        let mut seq = Sequence::new();
+        for expected in ["task.created", "task.updated", "task.updated"] {
+            publisher
+                .expect_publish()
+                .withf(move |topic, key, payload| {
+                    let ev = crate::domain::event::CloudEvent::from_slice(payload).unwrap();
+                    *topic == crate::domain::event::Topic::TaskEvents
+                        && key == "1"
+                        && ev.event_type == expected
+                })
+                .times(1)
+                .in_sequence(&mut seq)
+                .returning(|_, _, _| Ok(()));
+        }
+        let relay = Relay::new(store.clone(), Arc::new(publisher), clock);
+        relay.drain().await.unwrap();
+        assert_eq!(store.backlog().await.unwrap(), 0);
+    }
+}

@@ -10,6 +10,7 @@ use crate::domain::event::{CloudEvent, Topic};
 
 /// Sends events to a topic. Called by the outbox relay only: application code writes events to the
 /// outbox in the same transaction as the data they describe.
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
     /// Returns once the transport has durably accepted the event (Kafka ack, Dapr 2xx, or — for the

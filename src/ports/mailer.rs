@@ -23,6 +23,7 @@ pub enum MailError {
     Permanent(String),
 }
 
+#[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait Mailer: Send + Sync {
     async fn send(&self, email: &Email) -> Result<(), MailError>;

@@ -25,7 +25,7 @@ async fn add_list_and_cancel_reminders() {
         Some(format!("{base}/{rel_id}").as_str())
     );
     assert_eq!(rel["minutes_before"], 30);
-    assert_eq!(rel["remind_at"], "2031-05-05T08:30:00Z");
+    assert_eq!(rel["remind_at"], "2031-05-05T08:30:00.000Z");
     assert_eq!(rel["status"], "scheduled");
     assert_eq!(rel["fired_at"], json!(null));
     assert_eq!(rel["delivered_at"], json!(null));
@@ -36,7 +36,7 @@ async fn add_list_and_cancel_reminders() {
         .await;
     let abs = r.ok(201).clone();
     assert_eq!(abs["minutes_before"], json!(null));
-    assert_eq!(abs["remind_at"], "2031-05-01T05:00:00Z");
+    assert_eq!(abs["remind_at"], "2031-05-01T05:00:00.000Z");
     assert_ne!(abs["id"], rel["id"]);
 
     let r = alice.get(&base).await;
@@ -50,8 +50,8 @@ async fn add_list_and_cancel_reminders() {
         )
         .await;
     let rs = r.ok(200)["reminders"].as_array().unwrap().clone();
-    assert_eq!(rs[0]["remind_at"], "2031-05-06T08:30:00Z");
-    assert_eq!(rs[1]["remind_at"], "2031-05-01T05:00:00Z");
+    assert_eq!(rs[0]["remind_at"], "2031-05-06T08:30:00.000Z");
+    assert_eq!(rs[1]["remind_at"], "2031-05-01T05:00:00.000Z");
 
     let r = alice.delete(&format!("{base}/{rel_id}")).await;
     assert_eq!(r.ok(200)["id"], rel_id);

@@ -46,7 +46,7 @@ async fn create_returns_201_location_and_the_task() {
     let reminders = t["reminders"].as_array().unwrap();
     assert_eq!(reminders.len(), 1);
     assert_eq!(reminders[0]["minutes_before"], 60);
-    assert_eq!(reminders[0]["remind_at"], "2031-03-01T15:00:00Z");
+    assert_eq!(reminders[0]["remind_at"], "2031-03-01T15:00:00.000Z");
     assert_eq!(reminders[0]["status"], "scheduled");
 
     // Stored as shown.

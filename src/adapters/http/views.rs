@@ -16,6 +16,11 @@ fn instant(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(format_instant)
 }
 
+/// Reminder times keep milliseconds: how late a delivery was is measured in them.
+fn precise(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReminderView {
     pub id: i64,
@@ -38,10 +43,10 @@ impl From<&Reminder> for ReminderView {
         Self {
             id: r.id.0,
             minutes_before: r.minutes_before,
-            remind_at: format_instant(r.remind_at),
+            remind_at: precise(r.remind_at),
             status: r.status.as_str().to_owned(),
-            fired_at: instant(r.fired_at),
-            delivered_at: instant(r.delivered_at),
+            fired_at: r.fired_at.map(precise),
+            delivered_at: r.delivered_at.map(precise),
             late: r.late,
         }
     }
