@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::adapters::http::{self, HttpState};
+use crate::adapters::mcp;
 use crate::adapters::memory::{MemoryBus, SystemClock};
 use crate::adapters::sqlite::SqliteStore;
 use crate::app::Services;
@@ -266,6 +267,12 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
         outbox: Some(outbox),
         body_limit: config.http.body_limit,
     });
+    // The MCP tools (streamable HTTP at /mcp) belong to the backend role, like the REST API.
+    let app = if role.runs(Role::Backend) {
+        app.merge(mcp::router(services.clone(), auth.clone()))
+    } else {
+        app
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -299,6 +306,9 @@ pub async fn serve_mcp_stdio(config: &Config) -> anyhow::Result<()> {
     let actor = auth
         .verify(token.trim())
         .map_err(|e| anyhow::anyhow!("TICKLER_TOKEN: {e}"))?;
-    let _ = actor;
-    bail!("the MCP server is not part of this build yet")
+    let store = open_store(config).await?;
+    let services = services(&store, Arc::new(SystemClock));
+    let served = mcp::serve_stdio(services, actor).await;
+    store.close().await;
+    served
 }

@@ -157,7 +157,8 @@ impl Config {
                     .map(|_| "auth.secret".into()),
             )
             .merge(Env::raw().only(&["USE_DAPR"]).map(|_| "use_dapr".into()))
-            .merge(Env::prefixed("TICKLER_").split("__"))
+            // TICKLER_TOKEN is `tickler mcp --stdio`'s credential, not configuration.
+            .merge(Env::prefixed("TICKLER_").ignore(&["token"]).split("__"))
     }
 
     fn validate(&self) -> Result<(), Box<figment::Error>> {
@@ -271,6 +272,15 @@ mod tests {
             jail.set_env("TICKLER_AUTH__SECRET", "short");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("auth.secret"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_stdio_token_is_not_a_configuration_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TICKLER_TOKEN", "eyJ.token.value");
+            Config::load(None).map_err(|e| e.to_string())?;
             Ok(())
         });
     }

@@ -2,5 +2,6 @@
 
 pub mod http;
 pub mod mail;
+pub mod mcp;
 pub mod memory;
 pub mod sqlite;
