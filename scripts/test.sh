@@ -31,3 +31,5 @@ cargo test --locked --no-fail-fast
 step "REST API suite again, on the SQLite adapters"
 TICKLER_TEST_BACKEND=sqlite cargo test --locked --test api
 
+step "MCP suite (official Python client against the real binary)"
+TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/mcp/run.sh

@@ -159,7 +159,11 @@ impl SqliteStore {
     }
 
     pub fn tasks(&self) -> SqliteTaskRepository {
-        SqliteTaskRepository::new(self.pool.clone(), self.readers.clone(), self.outbox_wake.clone())
+        SqliteTaskRepository::new(
+            self.pool.clone(),
+            self.readers.clone(),
+            self.outbox_wake.clone(),
+        )
     }
 
     pub fn labels(&self) -> SqliteLabelRepository {

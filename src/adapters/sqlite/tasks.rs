@@ -34,7 +34,11 @@ pub struct SqliteTaskRepository {
 
 impl SqliteTaskRepository {
     pub(crate) fn new(pool: SqlitePool, readers: SqlitePool, wake: Arc<Notify>) -> Self {
-        Self { pool, readers, wake }
+        Self {
+            pool,
+            readers,
+            wake,
+        }
     }
 
     /// A reader connection.
