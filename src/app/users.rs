@@ -8,6 +8,15 @@ use crate::domain::user::{
 
 impl Services {
     pub async fn current_user(&self, actor: &Actor) -> Result<User, ServiceError> {
+        // Every task creation needs the user's preferences: read first, and write only for a new
+        // user or a claim that fills a blank, so the common request costs no extra write.
+        if let Some(user) = self.users.get(&actor.user_id).await? {
+            let fills_blank = (user.email.is_none() && actor.email.is_some())
+                || (user.name.is_none() && actor.name.is_some());
+            if !fills_blank {
+                return Ok(user);
+            }
+        }
         Ok(self
             .users
             .upsert_from_claims(

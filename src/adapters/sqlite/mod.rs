@@ -171,7 +171,7 @@ impl SqliteStore {
     }
 
     pub fn users(&self) -> SqliteUserRepository {
-        SqliteUserRepository::new(self.pool.clone())
+        SqliteUserRepository::new(self.pool.clone(), self.readers.clone())
     }
 
     pub fn outbox(&self) -> SqliteOutbox {

@@ -13,12 +13,15 @@ const USER_COLUMNS: &str = "id, email, name, time_zone, default_reminder_minutes
 
 #[derive(Clone)]
 pub struct SqliteUserRepository {
+    /// The writer connection.
     pool: SqlitePool,
+    /// Reader connections: `get` runs on every task creation and must not queue behind writes.
+    readers: SqlitePool,
 }
 
 impl SqliteUserRepository {
-    pub(crate) fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: SqlitePool, readers: SqlitePool) -> Self {
+        Self { pool, readers }
     }
 }
 
@@ -58,7 +61,7 @@ impl UserRepository for SqliteUserRepository {
         let row: Option<UserRow> =
             sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
                 .bind(id.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.readers)
                 .await
                 .map_err(|e| infra("cannot read the user", e))?;
         Ok(row.map(UserRow::into_user).transpose()?)
