@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tickler/target}"
 cargo build --release --locked --bin tickler
 TICKLER_BIN="$CARGO_TARGET_DIR/release/tickler" cargo run --release --locked --example bench
+TICKLER_BIN="$CARGO_TARGET_DIR/release/tickler" cargo run --release --locked --example search_bench
 
 # The MCP benchmark uses the official Python client from the MCP suite's venv.
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/tickler/venv-mcp"

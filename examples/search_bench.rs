@@ -1,0 +1,188 @@
+//! Search and list latency at 100,000 tasks for one user (not a test).
+//!
+//! Seeds a SQLite database through the repository port (the same writes the API makes, without
+//! HTTP), then starts the release binary on it and times `GET /api/v1/tasks?q=…` and filtered,
+//! sorted pages over HTTP. Run: `./scripts/bench.sh` (or `cargo run --release --example
+//! search_bench` with TICKLER_BIN pointing at a release build).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tickler::adapters::sqlite::SqliteStore;
+use tickler::app::input::CreateTaskInput;
+use tickler::app::{Actor, Services};
+
+const SECRET: &str = "bench-secret-0123456789abcdef";
+const TASKS: usize = 100_000;
+const WORDS: [&str; 16] = [
+    "invoice",
+    "garden",
+    "dentist",
+    "report",
+    "groceries",
+    "plumber",
+    "taxes",
+    "birthday",
+    "meeting",
+    "laundry",
+    "insurance",
+    "passport",
+    "budget",
+    "flight",
+    "library",
+    "workout",
+];
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let bin = std::env::var("TICKLER_BIN").unwrap_or_else(|_| format!("{target}/release/tickler"));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tickler.db");
+
+    let seeded = Instant::now();
+    {
+        let store = SqliteStore::open(&db.display().to_string()).await.unwrap();
+        let clock = std::sync::Arc::new(tickler::adapters::memory::SystemClock);
+        let services = Services {
+            tasks: std::sync::Arc::new(store.tasks()),
+            labels: std::sync::Arc::new(store.labels()),
+            users: std::sync::Arc::new(store.users()),
+            state: std::sync::Arc::new(store.state()),
+            clock,
+        };
+        let actor = Actor {
+            user_id: tickler::domain::UserId::parse("bench").unwrap(),
+            email: None,
+            name: None,
+            traceparent: None,
+        };
+        for i in 0..TASKS {
+            let (a, b) = (WORDS[i % 16], WORDS[(i / 16) % 16]);
+            let input = CreateTaskInput {
+                title: format!("{a} {b} #{i}"),
+                description: Some(format!(
+                    "notes about the {b} and the {} for item {i}",
+                    WORDS[(i / 256) % 16]
+                )),
+                priority: Some(["low", "medium", "high", "urgent"][i % 4].into()),
+                due_date: Some(format!(
+                    "2027-{:02}-{:02}T09:00:00Z",
+                    1 + i % 12,
+                    1 + i % 28
+                )),
+                reminders: Some(vec![]),
+                ..Default::default()
+            };
+            services
+                .create_task(&actor, input.into_new_task().unwrap())
+                .await
+                .unwrap();
+        }
+        // The seed's events are not part of what is measured: mark them published.
+        sqlx::query("UPDATE outbox SET published_at = 0")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let seed_secs = seeded.elapsed().as_secs_f64();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(&bin)
+        .args([
+            "--role",
+            "all",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("TICKLER_BIN")
+        .env("TICKLER_AUTH__SECRET", SECRET)
+        .env("TICKLER_LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start tickler");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token = tickler::auth::Auth::new(SECRET.as_bytes()).mint("bench", None, None, 3600);
+
+    let queries: Vec<(String, String)> = vec![
+        (
+            "search, one common word (in ~18% of tasks), top 20".into(),
+            "q=plumber&limit=20".into(),
+        ),
+        (
+            "search, two words (both required), top 20".into(),
+            "q=garden%20taxes&limit=20".into(),
+        ),
+        (
+            "search, prefix of a common word, top 20".into(),
+            "q=insur&limit=20".into(),
+        ),
+        (
+            "list, pending, by due date, page of 50".into(),
+            "status=pending&sort=due_date&limit=50".into(),
+        ),
+        (
+            "list, priority=urgent, by title, page of 50".into(),
+            "priority=urgent&sort=title&limit=50".into(),
+        ),
+        (
+            "list, due before a date, page of 50".into(),
+            "due_before=2027-03-01T00:00:00Z&limit=50".into(),
+        ),
+    ];
+    println!("## Search and list at {TASKS} tasks of one user\n");
+    println!(
+        "Seeded in {seed_secs:.0} s through the repository port. 300 requests per row, sequential, over HTTP.\n"
+    );
+    println!("| request | p50 ms | p95 ms | p99 ms |");
+    println!("|---|---|---|---|");
+    for (name, q) in &queries {
+        let mut lat = Vec::new();
+        for i in 0..330 {
+            let t = Instant::now();
+            let r = client
+                .get(format!("{base}/api/v1/tasks?{q}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{q}: {}", r.status());
+            let _ = r.bytes().await;
+            if i >= 30 {
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        lat.sort_by(f64::total_cmp);
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} |",
+            pct(&lat, 50.0),
+            pct(&lat, 95.0),
+            pct(&lat, 99.0)
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
