@@ -137,17 +137,16 @@ impl Services {
         id: TaskId,
         tag: TagId,
     ) -> Result<(Task, TagLink), ServiceError> {
-        let link = std::sync::Arc::new(std::sync::Mutex::new(TagLink::Added));
-        let out = link.clone();
         let m = self
-            .mutate(actor, id, move |t, now| {
-                let (m, l) = change::add_tag(t, tag, now)?;
-                *out.lock().expect("not poisoned") = l;
-                Ok(m)
-            })
+            .mutate(actor, id, move |t, now| Ok(change::add_tag(t, tag, now)?.0))
             .await?;
-        let l = *link.lock().expect("not poisoned");
-        Ok((m.task, l))
+        // The mutation records an event exactly when the tag was not there yet.
+        let link = if m.event_type.is_some() {
+            TagLink::Added
+        } else {
+            TagLink::AlreadyAssigned
+        };
+        Ok((m.task, link))
     }
 
     pub async fn remove_tag(
