@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Placeholder until Dapr mode lands: redis is not part of the stack yet.
+set -euo pipefail
+case "${1:-}" in
+status) printf '%-9s not part of this stack yet\n' redis ;;
+env|stop|kill) ;;
+*) echo "dev-stack: redis is not available yet" >&2; exit 1 ;;
+esac
