@@ -43,11 +43,16 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The embedded default keeps its database, signing secret and mail files here.
     pub data_dir: PathBuf,
-    /// `sqlite://…` (default: `<data_dir>/tickler.db`).
+    /// `sqlite://…` (default: `<data_dir>/tickler.db`) or `postgres://…` (production mode).
     pub database_url: Option<String>,
-    /// Chooses the Dapr adapters (pub/sub, state, jobs) instead of Kafka-direct.
+    pub postgres: PostgresConfig,
+    /// Chooses the Dapr adapters (pub/sub, state, jobs, secrets) instead of Kafka-direct.
     pub use_dapr: bool,
+    /// Kafka-direct transport; present when `kafka.brokers` is set.
     pub kafka: Option<KafkaConfig>,
+    pub dapr: DaprConfig,
+    /// Topic names, the same on every transport.
+    pub topics: TopicNames,
     pub auth: AuthConfig,
     /// Without it, mails are written as `.eml` files under `<data_dir>/mail/`.
     pub smtp: Option<SmtpSettings>,
@@ -56,9 +61,210 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Connections per process (the pool is shared by every role in the process).
+    pub max_connections: u32,
+    /// Apply pending migrations at start-up (off when a deployment runs `tickler migrate` first).
+    pub migrate_on_start: bool,
+    /// How long a request waits for a free connection before failing.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            migrate_on_start: true,
+            acquire_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
+    /// `host:port[,host:port…]`
     pub brokers: String,
+    pub client_id: String,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    pub security_protocol: String,
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (with a `sasl_*` protocol).
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<Secret>,
+    /// CA bundle for `ssl`/`sasl_ssl` (default: the system's).
+    pub ssl_ca_location: Option<PathBuf>,
+    /// Create missing topics and their `.dlq` topics at start-up with the admin client.
+    pub create_topics: bool,
+    /// Deliveries of one message answered "retry" before it goes to the dead-letter topic.
+    pub max_attempts: u32,
+    /// First retry delay; doubles up to `max_backoff_ms`.
+    pub retry_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Consumer group of each consuming role. The defaults are the Dapr app ids the roles have
+    /// in Dapr mode, so a role switched to Dapr resumes from the same committed offsets.
+    pub groups: KafkaGroups,
+    pub task_events: TopicSettings,
+    pub task_reminders: TopicSettings,
+    pub task_recurrence: TopicSettings,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        Self {
+            brokers: String::new(),
+            client_id: "tickler".into(),
+            security_protocol: "plaintext".into(),
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password: None,
+            ssl_ca_location: None,
+            create_topics: true,
+            max_attempts: 10,
+            retry_backoff_ms: 500,
+            max_backoff_ms: 30_000,
+            groups: KafkaGroups::default(),
+            task_events: TopicSettings {
+                partitions: 3,
+                replication_factor: 1,
+                retention_ms: 7 * DAY_MS,
+            },
+            task_reminders: TopicSettings {
+                partitions: 1,
+                replication_factor: 1,
+                retention_ms: DAY_MS,
+            },
+            task_recurrence: TopicSettings {
+                partitions: 1,
+                replication_factor: 1,
+                retention_ms: 7 * DAY_MS,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaGroups {
+    pub notification: String,
+    pub email_delivery: String,
+    pub recurring: String,
+}
+
+impl Default for KafkaGroups {
+    fn default() -> Self {
+        Self {
+            notification: "notification-service".into(),
+            email_delivery: "email-delivery-service".into(),
+            recurring: "recurring-task-service".into(),
+        }
+    }
+}
+
+/// Used when Tickler creates the topic (its `.dlq` topic gets the same settings).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSettings {
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub retention_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicNames {
+    pub task_events: String,
+    pub task_reminders: String,
+    pub task_recurrence: String,
+}
+
+impl Default for TopicNames {
+    fn default() -> Self {
+        Self {
+            task_events: "task-events".into(),
+            task_reminders: "task-reminders".into(),
+            task_recurrence: "task-recurrence".into(),
+        }
+    }
+}
+
+impl TopicNames {
+    pub fn name(&self, topic: crate::domain::event::Topic) -> &str {
+        use crate::domain::event::Topic;
+        match topic {
+            Topic::TaskEvents => &self.task_events,
+            Topic::TaskReminders => &self.task_reminders,
+            Topic::TaskRecurrence => &self.task_recurrence,
+        }
+    }
+
+    /// The topic a configured name stands for.
+    pub fn topic(&self, name: &str) -> Option<crate::domain::event::Topic> {
+        crate::domain::event::Topic::ALL
+            .into_iter()
+            .find(|t| self.name(*t) == name)
+    }
+}
+
+/// The sidecar's address and the names of the Dapr components Tickler uses (Dapr mode only).
+/// The standard Dapr environment (`DAPR_HTTP_ENDPOINT`, `DAPR_HTTP_PORT`, `DAPR_API_TOKEN`,
+/// `APP_API_TOKEN`, `APP_PORT`) is honoured, as `dapr run` and the sidecar injector set it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaprConfig {
+    /// The sidecar's HTTP API.
+    pub http_endpoint: String,
+    /// Sent to the sidecar as `dapr-api-token`.
+    pub api_token: Option<Secret>,
+    /// Required from the sidecar on every Dapr-facing route (`dapr-api-token`).
+    pub app_token: Option<Secret>,
+    /// Where the Dapr-facing routes (`/dapr/subscribe`, event routes, `/job/…`) are served: a
+    /// listener of their own, never the public one.
+    pub app_listen: SocketAddr,
+    pub pubsub: String,
+    pub statestore: String,
+    /// Secret store holding the credentials; unset: they come from this configuration.
+    pub secretstore: Option<String>,
+    /// Secret names in the store.
+    pub secrets: DaprSecretNames,
+    /// How long start-up waits for the sidecar (`/v1.0/healthz/outbound`).
+    pub wait_secs: u64,
+}
+
+impl Default for DaprConfig {
+    fn default() -> Self {
+        Self {
+            http_endpoint: "http://127.0.0.1:3500".into(),
+            api_token: None,
+            app_token: None,
+            app_listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            pubsub: "pubsub-kafka".into(),
+            statestore: "statestore-postgres".into(),
+            secretstore: None,
+            secrets: DaprSecretNames::default(),
+            wait_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaprSecretNames {
+    pub auth_secret: String,
+    pub smtp_password: String,
+    pub database_url: String,
+}
+
+impl Default for DaprSecretNames {
+    fn default() -> Self {
+        Self {
+            auth_secret: "tickler-auth-secret".into(),
+            smtp_password: "tickler-smtp-password".into(),
+            database_url: "tickler-database-url".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -105,8 +311,11 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("tickler-data"),
             database_url: None,
+            postgres: PostgresConfig::default(),
             use_dapr: false,
             kafka: None,
+            dapr: DaprConfig::default(),
+            topics: TopicNames::default(),
             auth: AuthConfig::default(),
             smtp: None,
             log: LogConfig {
@@ -157,6 +366,8 @@ impl Config {
                     .map(|_| "auth.secret".into()),
             )
             .merge(Env::raw().only(&["USE_DAPR"]).map(|_| "use_dapr".into()))
+            // The standard Dapr environment, as `dapr run` and the sidecar injector set it.
+            .merge(dapr_env())
             // TICKLER_TOKEN is `tickler mcp --stdio`'s credential, not configuration.
             .merge(Env::prefixed("TICKLER_").ignore(&["token"]).split("__"))
     }
@@ -186,17 +397,87 @@ impl Config {
                 return bad("smtp.username", "username and password go together");
             }
         }
-        if self
-            .database_url
-            .as_ref()
-            .is_some_and(|url| !url.starts_with("sqlite:"))
-        {
+        if self.database_url.as_ref().is_some_and(|url| {
+            !["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|p| url.starts_with(p))
+        }) {
             return bad(
                 "database_url",
-                "only sqlite:// URLs are supported by this build",
+                "must be a sqlite:, postgres:// or postgresql:// URL",
             );
         }
+        if self.postgres.max_connections == 0 {
+            return bad("postgres.max_connections", "must be at least 1");
+        }
+        if let Some(k) = &self.kafka {
+            if k.brokers.trim().is_empty() {
+                return bad("kafka.brokers", "must name at least one broker");
+            }
+            if !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
+                .contains(&k.security_protocol.as_str())
+            {
+                return bad(
+                    "kafka.security_protocol",
+                    "must be plaintext, ssl, sasl_plaintext or sasl_ssl",
+                );
+            }
+            if k.security_protocol.starts_with("sasl_") {
+                match k.sasl_mechanism.as_deref() {
+                    Some("PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") => {}
+                    _ => {
+                        return bad(
+                            "kafka.sasl_mechanism",
+                            "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with a sasl_* protocol",
+                        );
+                    }
+                }
+                if k.sasl_username.is_none() || k.sasl_password.is_none() {
+                    return bad(
+                        "kafka.sasl_username",
+                        "sasl_username and sasl_password are needed with a sasl_* protocol",
+                    );
+                }
+            }
+            if k.max_attempts == 0 {
+                return bad("kafka.max_attempts", "must be at least 1");
+            }
+            for (key, t) in [
+                ("kafka.task_events", &k.task_events),
+                ("kafka.task_reminders", &k.task_reminders),
+                ("kafka.task_recurrence", &k.task_recurrence),
+            ] {
+                if t.partitions < 1 || t.replication_factor < 1 {
+                    return bad(key, "partitions and replication_factor must be at least 1");
+                }
+            }
+        }
+        let names = [
+            &self.topics.task_events,
+            &self.topics.task_reminders,
+            &self.topics.task_recurrence,
+        ];
+        if names.iter().any(|n| !valid_topic_name(n))
+            || names[0] == names[1]
+            || names[1] == names[2]
+            || names[0] == names[2]
+        {
+            return bad(
+                "topics",
+                "topic names must be distinct, 1-200 characters of [a-zA-Z0-9._-]",
+            );
+        }
+        if self.use_dapr && !self.dapr.http_endpoint.starts_with("http") {
+            return bad("dapr.http_endpoint", "must be an http:// or https:// URL");
+        }
         Ok(())
+    }
+
+    /// PostgreSQL holds the data (production mode) rather than the embedded SQLite file.
+    pub fn uses_postgres(&self) -> bool {
+        self.database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
     }
 
     pub fn database_url(&self) -> String {
@@ -215,6 +496,42 @@ impl Config {
             Transport::Embedded
         }
     }
+}
+
+fn valid_topic_name(n: &str) -> bool {
+    (1..=200).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// `DAPR_HTTP_ENDPOINT` (or `DAPR_HTTP_PORT`), `DAPR_API_TOKEN`, `APP_API_TOKEN` and `APP_PORT`
+/// mapped onto `dapr.*`; `TICKLER_DAPR__*` still wins, being merged later.
+fn dapr_env() -> figment::providers::Serialized<serde_json::Value> {
+    let mut dapr = serde_json::Map::new();
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(e) = var("DAPR_HTTP_ENDPOINT") {
+        dapr.insert("http_endpoint".into(), e.into());
+    } else if let Some(p) = var("DAPR_HTTP_PORT") {
+        dapr.insert(
+            "http_endpoint".into(),
+            format!("http://127.0.0.1:{p}").into(),
+        );
+    }
+    if let Some(t) = var("DAPR_API_TOKEN") {
+        dapr.insert("api_token".into(), t.into());
+    }
+    if let Some(t) = var("APP_API_TOKEN") {
+        dapr.insert("app_token".into(), t.into());
+    }
+    if let Some(p) = var("APP_PORT") {
+        dapr.insert("app_listen".into(), format!("127.0.0.1:{p}").into());
+    }
+    let value = if dapr.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({ "dapr": dapr })
+    };
+    figment::providers::Serialized::defaults(value)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use crate::domain::reminder::ReminderStatus;
 use crate::ports::error::chain;
 use crate::ports::{
     Clock, ETagCondition, EventHandler, MailError, Mailer, Outcome, StateError, StateStore,
-    TaskRepository,
+    TaskRepository, WriteContext,
 };
 use crate::telemetry::metrics;
 
@@ -94,9 +94,19 @@ impl EmailDelivery {
         Ok(n)
     }
 
-    async fn finish(&self, data: &ReminderDueData, status: ReminderStatus) -> Result<(), String> {
+    /// Records the outcome; the task's `task.updated` carries the trace of the `reminder.due`.
+    async fn finish(
+        &self,
+        event: &CloudEvent,
+        data: &ReminderDueData,
+        status: ReminderStatus,
+    ) -> Result<(), String> {
+        let ctx = WriteContext {
+            now: self.clock.now(),
+            traceparent: event.traceparent.clone(),
+        };
         self.tasks
-            .finish_reminder(data.reminder_id, status, self.clock.now())
+            .finish_reminder(data.reminder_id, status, &ctx)
             .await
             .map_err(|e| e.to_string())
     }
@@ -117,7 +127,7 @@ impl EmailDelivery {
                 reminder_id = data.reminder_id.0,
                 "user has no e-mail address; reminder marked failed"
             );
-            self.finish(&data, ReminderStatus::Failed).await?;
+            self.finish(event, &data, ReminderStatus::Failed).await?;
             metrics::EMAILS_FAILED.inc();
             return Ok(Outcome::Done);
         };
@@ -128,7 +138,7 @@ impl EmailDelivery {
                     .save(&key, b"sent", ETagCondition::Match(etag), Some(SENT_TTL))
                     .await
                     .map_err(|e| chain(&e))?;
-                self.finish(&data, ReminderStatus::Sent).await?;
+                self.finish(event, &data, ReminderStatus::Sent).await?;
                 metrics::EMAILS_SENT.inc();
                 Ok(Outcome::Done)
             }
@@ -138,7 +148,7 @@ impl EmailDelivery {
                     .save(&key, b"sent", ETagCondition::Any, Some(SENT_TTL))
                     .await
                     .map_err(|e| chain(&e))?;
-                self.finish(&data, ReminderStatus::Failed).await?;
+                self.finish(event, &data, ReminderStatus::Failed).await?;
                 metrics::EMAILS_FAILED.inc();
                 Ok(Outcome::Done)
             }
@@ -146,7 +156,7 @@ impl EmailDelivery {
                 let _ = self.state.delete(&key, ETagCondition::Match(etag)).await;
                 let attempts = self.attempts(&event.id).await.map_err(|e| chain(&e))?;
                 if attempts >= MAX_ATTEMPTS {
-                    self.finish(&data, ReminderStatus::Failed).await?;
+                    self.finish(event, &data, ReminderStatus::Failed).await?;
                     metrics::EMAILS_FAILED.inc();
                     return Ok(Outcome::Reject(format!(
                         "mail failed {attempts} times: {reason}"

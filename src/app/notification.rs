@@ -13,6 +13,7 @@ use crate::domain::reminder::{self, ReminderStatus};
 use crate::ports::error::chain;
 use crate::ports::{
     Clock, EventHandler, Job, JobHandler, Outcome, Scheduler, TaskRepository, UserRepository,
+    WriteContext,
 };
 use crate::telemetry::metrics;
 
@@ -88,9 +89,13 @@ impl Notification {
         }
         let now = self.clock.now();
         if task.completed {
+            let ctx = WriteContext {
+                now,
+                traceparent: None,
+            };
             return self
                 .tasks
-                .finish_reminder(id, ReminderStatus::Skipped, now)
+                .finish_reminder(id, ReminderStatus::Skipped, &ctx)
                 .await
                 .map_err(repo_infra);
         }
@@ -131,6 +136,7 @@ impl Notification {
                 late,
                 OutgoingEvent {
                     topic: Topic::TaskReminders,
+                    user_id: task.user_id.clone(),
                     event,
                 },
             )

@@ -7,7 +7,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::ports::{Clock, EventPublisher, Outbox};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::event::Topic;
+use crate::ports::{Clock, EventPublisher, Message, Outbox};
 
 const BATCH: usize = 256;
 /// Long enough for a batch to be published; a relay that dies loses its lease after this.
@@ -71,32 +76,41 @@ impl Relay {
         Ok(())
     }
 
-    /// One claimed batch. Stops at the first failure so that later events of the same task never
-    /// overtake an earlier one; the rest of the batch waits for the retry.
+    /// One claimed batch, handed to the transport at once (`publish_batch` keeps per-key order).
+    /// A failed record is retried after a back-off, and every later record of the same topic and
+    /// key that was not published waits behind it, so one task's events never overtake each other.
     pub async fn publish_batch(&self) -> Result<usize, crate::ports::InfraError> {
         let batch = self.outbox.claim(BATCH, LEASE, self.clock.now()).await?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let messages: Vec<Message<'_>> = batch
+            .iter()
+            .map(|r| Message {
+                topic: r.topic,
+                key: &r.key,
+                payload: &r.payload,
+            })
+            .collect();
+        let results = self.publisher.publish_batch(&messages).await;
         let mut done = Vec::with_capacity(batch.len());
-        let mut failed: Option<(String, chrono::DateTime<chrono::Utc>)> = None;
-        for rec in &batch {
-            if let Some((err, retry_at)) = &failed {
-                self.outbox.mark_failed(rec.seq, err, *retry_at).await?;
+        let mut blocked: HashMap<(Topic, &str), (String, DateTime<Utc>)> = HashMap::new();
+        for (rec, result) in batch.iter().zip(results) {
+            let key = (rec.topic, rec.key.as_str());
+            if let Some((reason, retry_at)) = blocked.get(&key) {
+                // Published or not, it must not count as delivered before the failed one.
+                let reason = format!("waiting behind an earlier event: {reason}");
+                self.outbox.mark_failed(rec.seq, &reason, *retry_at).await?;
                 continue;
             }
-            match self
-                .publisher
-                .publish(rec.topic, &rec.key, &rec.payload)
-                .await
-            {
+            match result {
                 Ok(()) => done.push(rec.seq),
                 Err(e) => {
                     let reason = crate::ports::error::chain(&e);
                     tracing::warn!(seq = rec.seq, topic = rec.topic.as_str(), event_id = %rec.event_id, attempts = rec.attempts + 1, error = %reason, "publish failed; will retry");
                     let retry_at = self.clock.now() + backoff(rec.attempts);
                     self.outbox.mark_failed(rec.seq, &reason, retry_at).await?;
-                    failed = Some((
-                        format!("waiting behind seq {}: {reason}", rec.seq),
-                        retry_at,
-                    ));
+                    blocked.insert(key, (reason, retry_at));
                 }
             }
         }
@@ -117,6 +131,17 @@ mod tests {
     use crate::ports::event_bus::MockEventPublisher;
     use chrono::TimeZone;
     use mockall::Sequence;
+
+    /// The mock's `publish` behind the trait's own `publish_batch`, so the expectations below
+    /// see each event the relay hands over, in order.
+    struct OnlyPublish(MockEventPublisher);
+
+    #[async_trait::async_trait]
+    impl EventPublisher for OnlyPublish {
+        async fn publish(&self, topic: Topic, key: &str, payload: &[u8]) -> Result<(), InfraError> {
+            self.0.publish(topic, key, payload).await
+        }
+    }
 
     fn actor() -> Actor {
         Actor {
@@ -178,7 +203,11 @@ mod tests {
             .in_sequence(&mut seq)
             .returning(|_, _, _| Err(InfraError::msg("broker down")));
         // The third event must not be attempted: it would overtake the second.
-        let relay = Relay::new(store.clone(), Arc::new(publisher), clock.clone());
+        let relay = Relay::new(
+            store.clone(),
+            Arc::new(OnlyPublish(publisher)),
+            clock.clone(),
+        );
         assert_eq!(relay.publish_batch().await.unwrap(), 1);
         assert_eq!(store.backlog().await.unwrap(), 2);
         assert_eq!(
@@ -210,7 +239,7 @@ mod tests {
                 .in_sequence(&mut seq)
                 .returning(|_, _, _| Ok(()));
         }
-        let relay = Relay::new(store.clone(), Arc::new(publisher), clock);
+        let relay = Relay::new(store.clone(), Arc::new(OnlyPublish(publisher)), clock);
         relay.drain().await.unwrap();
         assert_eq!(store.backlog().await.unwrap(), 0);
     }

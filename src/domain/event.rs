@@ -106,10 +106,12 @@ impl CloudEvent {
     }
 }
 
-/// An event waiting in the outbox: which topic it goes to, and the exact bytes to send.
+/// An event waiting in the outbox: which topic it goes to, whose it is (the user's live feed reads
+/// the outbox by user), and the event itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingEvent {
     pub topic: Topic,
+    pub user_id: UserId,
     pub event: CloudEvent,
 }
 
@@ -163,11 +165,13 @@ pub fn task_events(
     );
     let mut out = vec![OutgoingEvent {
         topic: Topic::TaskEvents,
+        user_id: task.user_id.clone(),
         event: event.clone(),
     }];
     if event_type == TASK_COMPLETED && task.recurrence.is_some() {
         out.push(OutgoingEvent {
             topic: Topic::TaskRecurrence,
+            user_id: task.user_id.clone(),
             event,
         });
     }

@@ -16,6 +16,34 @@ pub trait EventPublisher: Send + Sync {
     /// Returns once the transport has durably accepted the event (Kafka ack, Dapr 2xx, or — for the
     /// in-process bus — every subscriber has processed it).
     async fn publish(&self, topic: Topic, key: &str, payload: &[u8]) -> Result<(), InfraError>;
+
+    /// Publishes several events, returning one result per message in the same order. Messages
+    /// with the same key must reach the transport in the order given; a transport that can keep
+    /// several in flight (Kafka's idempotent producer keeps per-partition order) overrides this to
+    /// pay one round trip per batch instead of one per event. The default publishes one after the
+    /// other and stops at the first failure: later messages are reported as not attempted, so a
+    /// failed event is never overtaken by the next one of the same task.
+    async fn publish_batch<'a>(&self, batch: &[Message<'a>]) -> Vec<Result<(), InfraError>> {
+        let mut out = Vec::with_capacity(batch.len());
+        for m in batch {
+            if out.iter().any(Result::is_err) {
+                out.push(Err(InfraError::msg(
+                    "not attempted: an earlier event failed",
+                )));
+                continue;
+            }
+            out.push(self.publish(m.topic, m.key, m.payload).await);
+        }
+        out
+    }
+}
+
+/// An event to publish: the outbox record's topic, key and exact bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub topic: Topic,
+    pub key: &'a str,
+    pub payload: &'a [u8],
 }
 
 /// What a consumer did with an event. Kafka maps it to commit / no commit / dead-letter topic;

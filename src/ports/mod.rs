@@ -14,10 +14,10 @@ pub mod state_store;
 
 pub use clock::Clock;
 pub use error::InfraError;
-pub use event_bus::{EventHandler, EventIntake, EventPublisher, Outcome};
+pub use event_bus::{EventHandler, EventIntake, EventPublisher, Message, Outcome};
 pub use health::HealthCheck;
 pub use mailer::{Email, MailError, Mailer};
-pub use outbox::{Outbox, OutboxRecord};
+pub use outbox::{FeedEntry, Outbox, OutboxRecord};
 pub use repository::{LabelRepository, RepoError, TaskRepository, UserRepository, WriteContext};
 pub use scheduler::{Job, JobHandler, Scheduler};
 pub use state_store::{ETagCondition, StateEntry, StateError, StateStore};

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::InfraError;
+use crate::domain::UserId;
 use crate::domain::event::Topic;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,15 @@ pub struct OutboxRecord {
     pub event_id: String,
     pub payload: Vec<u8>,
     pub attempts: u32,
+}
+
+/// One of a user's recorded events, published or not: an entry of their live feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEntry {
+    /// The outbox sequence number: increasing, so a reader resumes after the last one it saw.
+    pub seq: i64,
+    pub topic: Topic,
+    pub payload: Vec<u8>,
 }
 
 #[async_trait]
@@ -49,4 +59,19 @@ pub trait Outbox: Send + Sync {
 
     /// Unpublished records, for `/readyz` and metrics.
     async fn backlog(&self) -> Result<u64, InfraError>;
+
+    /// The user's events with `seq > after`, oldest first, at most `limit`, whether published or
+    /// not (the web page's live feed; `Last-Event-ID` is the seq). Records removed by
+    /// `purge_published` are gone from the feed too; an adapter may keep only recent ones.
+    async fn user_events(
+        &self,
+        user: &UserId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<FeedEntry>, InfraError>;
+
+    /// Deletes up to `limit` records published before `before` and returns how many went, so a
+    /// clean-up job can keep the table small in steps that never hold locks for long.
+    async fn purge_published(&self, before: DateTime<Utc>, limit: usize)
+    -> Result<u64, InfraError>;
 }

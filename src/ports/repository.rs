@@ -51,7 +51,9 @@ pub type Mutator = Box<dyn FnOnce(Task) -> Result<TaskMutation, ValidationError>
 #[async_trait]
 pub trait TaskRepository: Send + Sync {
     /// Inserts `draft` (id 0, reminder ids 0) with its tag links and reminders, and its
-    /// `task.created` event, in one transaction. Checks that the category and tags belong to the
+    /// `task.created` event, in one transaction. Returns the task exactly as a later `get` returns
+    /// it (ids assigned, instants at microsecond precision), built from what was written rather
+    /// than read back. Checks that the category and tags belong to the
     /// user. Returns `Duplicate` when `draft.recurrence.previous_task_id` already has a successor.
     async fn create(&self, draft: Task, ctx: &WriteContext) -> Result<Task, RepoError>;
 
@@ -122,12 +124,15 @@ pub trait TaskRepository: Send + Sync {
         event: OutgoingEvent,
     ) -> Result<bool, RepoError>;
 
-    /// Sets the final status of a reminder (`sent`, `failed`, `skipped`).
+    /// Sets the final status of a reminder (`sent`, `failed`, `skipped`) at `ctx.now` and records
+    /// `task.updated` (changed field `reminders`, the task as it is now) in the same transaction,
+    /// so every reader of the task's events (the web page's live feed among them) learns of it.
+    /// A reminder that is gone, or already has this status, changes nothing and records nothing.
     async fn finish_reminder(
         &self,
         id: ReminderId,
         status: ReminderStatus,
-        at: DateTime<Utc>,
+        ctx: &WriteContext,
     ) -> Result<(), RepoError>;
 
     /// Pending reminders with `id > after`, by id, at most `limit` (start-up reconciliation).

@@ -259,9 +259,9 @@ impl TaskRepository for FaultyTasks {
         &self,
         id: ReminderId,
         status: ReminderStatus,
-        at: DateTime<Utc>,
+        ctx: &WriteContext,
     ) -> Result<(), RepoError> {
-        self.inner.finish_reminder(id, status, at).await
+        self.inner.finish_reminder(id, status, ctx).await
     }
     async fn pending_reminders(
         &self,

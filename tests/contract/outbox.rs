@@ -24,6 +24,8 @@ macro_rules! outbox_tests {
                 published_records_are_gone_for_good,
                 failed_records_wait_for_their_retry_time,
                 wait_for_work_times_out_when_idle_and_wakes_on_a_write,
+                user_events_are_the_users_own_in_order_published_or_not,
+                purge_removes_only_old_published_records,
             ]
         );
     };
@@ -241,4 +243,62 @@ pub async fn wait_for_work_times_out_when_idle_and_wakes_on_a_write(s: Stores) {
         waited < Duration::from_secs(2),
         "woken by the write, not by the timeout: {waited:?}"
     );
+}
+
+/// The live feed: a user's events after a seq, published or not, never another user's.
+pub async fn user_events_are_the_users_own_in_order_published_or_not(s: Stores) {
+    let (alice, bob) = (uid("alice"), uid("bob"));
+    let a1 = create(&s, &alice, new_task("a1"), base()).await;
+    create(&s, &bob, new_task("b1"), base()).await;
+    let a2 = create(&s, &alice, new_task("a2"), base()).await;
+    let all = s.outbox.user_events(&alice, 0, 100).await.unwrap();
+    let subjects: Vec<String> = all
+        .iter()
+        .map(|e| CloudEvent::from_slice(&e.payload).unwrap().subject)
+        .collect();
+    assert_eq!(subjects, vec![a1.id.to_string(), a2.id.to_string()]);
+    assert!(all[0].seq < all[1].seq);
+    assert!(all.iter().all(|e| e.topic == Topic::TaskEvents));
+    // Publishing does not remove them from the feed; `after` and `limit` page through it.
+    drain(&s).await;
+    let after_first = s.outbox.user_events(&alice, all[0].seq, 100).await.unwrap();
+    assert_eq!(after_first, all[1..].to_vec());
+    assert_eq!(
+        s.outbox.user_events(&alice, 0, 1).await.unwrap(),
+        all[..1].to_vec()
+    );
+    assert!(
+        s.outbox
+            .user_events(&uid("carol"), 0, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Only published records older than the cut-off go, at most `limit` per call; nothing
+/// unpublished is ever purged.
+pub async fn purge_removes_only_old_published_records(s: Stores) {
+    let alice = uid("alice");
+    for i in 0..3 {
+        create(&s, &alice, new_task(&format!("t{i}")), base()).await;
+    }
+    let first = claim(&s, 2, far()).await;
+    s.outbox
+        .mark_published(&seqs(&first), secs(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.outbox.purge_published(secs(0), 10).await.unwrap(),
+        0,
+        "not older"
+    );
+    let purged = s.outbox.purge_published(secs(1), 1).await.unwrap();
+    let rest = s.outbox.purge_published(secs(1), 10).await.unwrap();
+    // The memory store drops published records at once and reports nothing to purge.
+    assert!(
+        (purged, rest) == (1, 1) || (purged, rest) == (0, 0),
+        "{purged} then {rest}"
+    );
+    assert_eq!(backlog(&s).await, 1, "the unpublished record stays");
 }

@@ -44,6 +44,7 @@ async fn task_with_reminders(s: &Stores, user: &UserId, title: &str) -> Task {
 fn due_event(r: &Reminder, now: DateTime<Utc>) -> OutgoingEvent {
     OutgoingEvent {
         topic: Topic::TaskReminders,
+        user_id: uid("alice"),
         event: CloudEvent::new(
             REMINDER_DUE,
             r.task_id,
@@ -208,18 +209,38 @@ pub async fn finish_reminder_sets_the_final_status(s: Stores) {
             .unwrap()
     );
     let delivered = r.remind_at + chrono::Duration::seconds(3);
+    drain(&s).await;
     s.tasks
-        .finish_reminder(r.id, ReminderStatus::Sent, delivered)
+        .finish_reminder(r.id, ReminderStatus::Sent, &ctx(delivered))
         .await
         .unwrap();
     let (got, _) = s.tasks.reminder(r.id).await.unwrap().unwrap();
     assert_eq!(got.status, ReminderStatus::Sent);
     assert_eq!(got.delivered_at, Some(delivered));
     assert_eq!(got.fired_at, Some(r.remind_at));
+    // The task's readers learn of it: task.updated with the task as it is now.
+    let events = drain(&s).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].topic, Topic::TaskEvents);
+    assert_eq!(events[0].event.event_type, "task.updated");
+    assert_eq!(events[0].event.traceparent.as_deref(), Some(TRACEPARENT));
+    let data = events[0].task_data();
+    assert_eq!(data.changed_fields, vec!["reminders".to_owned()]);
+    assert_eq!(
+        data.task,
+        s.tasks.get(&uid("alice"), task.id).await.unwrap().unwrap()
+    );
+    assert_eq!(data.task.reminders[0].status, ReminderStatus::Sent);
+    // The same outcome again changes nothing and records nothing.
+    s.tasks
+        .finish_reminder(r.id, ReminderStatus::Sent, &ctx(delivered))
+        .await
+        .unwrap();
+    assert_eq!(backlog(&s).await, 0);
 
     let other = task.reminders[1].id;
     s.tasks
-        .finish_reminder(other, ReminderStatus::Skipped, delivered)
+        .finish_reminder(other, ReminderStatus::Skipped, &ctx(delivered))
         .await
         .unwrap();
     let (got, _) = s.tasks.reminder(other).await.unwrap().unwrap();
@@ -227,8 +248,9 @@ pub async fn finish_reminder_sets_the_final_status(s: Stores) {
     assert!(!got.is_pending());
 
     // A reminder whose task was deleted meanwhile: nothing to record, and not an error.
+    drain(&s).await;
     s.tasks
-        .finish_reminder(ReminderId(987_654), ReminderStatus::Failed, delivered)
+        .finish_reminder(ReminderId(987_654), ReminderStatus::Failed, &ctx(delivered))
         .await
         .unwrap();
     assert!(
@@ -238,6 +260,7 @@ pub async fn finish_reminder_sets_the_final_status(s: Stores) {
             .unwrap()
             .is_none()
     );
+    assert_eq!(backlog(&s).await, 0);
 }
 
 pub async fn pending_reminders_walk_by_id(s: Stores) {
@@ -259,7 +282,7 @@ pub async fn pending_reminders_walk_by_id(s: Stores) {
             .unwrap()
     );
     s.tasks
-        .finish_reminder(b.reminders[0].id, ReminderStatus::Skipped, at(1))
+        .finish_reminder(b.reminders[0].id, ReminderStatus::Skipped, &ctx(at(1)))
         .await
         .unwrap();
     let expected: Vec<ReminderId> = vec![

@@ -54,6 +54,9 @@ struct Data {
     labels: HashMap<(LabelKind, i64), labels::StoredLabel>,
     users: HashMap<UserId, User>,
     outbox: BTreeMap<i64, outbox::Row>,
+    /// The latest records, published or not, for `Outbox::user_events` (bounded: the memory
+    /// store keeps no history beyond what a live page needs to catch up).
+    feed: std::collections::VecDeque<outbox::FeedRow>,
     last_task_id: i64,
     last_reminder_id: i64,
     /// Per kind, as categories and tags are numbered independently.

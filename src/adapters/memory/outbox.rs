@@ -7,8 +7,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Data, MemoryStore};
+use crate::domain::UserId;
 use crate::domain::event::OutgoingEvent;
-use crate::ports::{InfraError, Outbox, OutboxRecord};
+use crate::ports::{FeedEntry, InfraError, Outbox, OutboxRecord};
+
+/// How many recent records the live feed keeps.
+const FEED_HISTORY: usize = 4096;
+
+pub(super) struct FeedRow {
+    user_id: UserId,
+    entry: FeedEntry,
+}
 
 pub(super) struct Row {
     record: OutboxRecord,
@@ -30,6 +39,17 @@ impl Data {
                 payload: ev.event.to_bytes(),
                 attempts: 0,
             };
+            if self.feed.len() == FEED_HISTORY {
+                self.feed.pop_front();
+            }
+            self.feed.push_back(FeedRow {
+                user_id: ev.user_id,
+                entry: FeedEntry {
+                    seq: record.seq,
+                    topic: record.topic,
+                    payload: record.payload.clone(),
+                },
+            });
             self.outbox.insert(
                 record.seq,
                 Row {
@@ -124,6 +144,32 @@ impl Outbox for MemoryStore {
 
     async fn backlog(&self) -> Result<u64, InfraError> {
         Ok(self.lock().outbox.len() as u64)
+    }
+
+    async fn user_events(
+        &self,
+        user: &UserId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<FeedEntry>, InfraError> {
+        Ok(self
+            .lock()
+            .feed
+            .iter()
+            .filter(|r| r.entry.seq > after && r.user_id == *user)
+            .take(limit)
+            .map(|r| r.entry.clone())
+            .collect())
+    }
+
+    /// Published records are dropped at once (see `mark_published`); only the bounded feed
+    /// history remains, so there is nothing to purge.
+    async fn purge_published(
+        &self,
+        _before: DateTime<Utc>,
+        _limit: usize,
+    ) -> Result<u64, InfraError> {
+        Ok(0)
     }
 }
 

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Data, MemoryStore};
 use crate::domain::change::TaskMutation;
-use crate::domain::event::{OutgoingEvent, TASK_CREATED, TASK_DELETED, task_events};
+use crate::domain::event::{OutgoingEvent, TASK_CREATED, TASK_DELETED, TASK_UPDATED, task_events};
 use crate::domain::label::LabelKind;
 use crate::domain::query::{
     Cursor, Page, Ranked, SortKey, SortOrder, SortValue, TaskQuery, search_score, sort_value,
@@ -384,12 +384,36 @@ impl TaskRepository for MemoryStore {
         &self,
         id: ReminderId,
         status: ReminderStatus,
-        at: DateTime<Utc>,
+        ctx: &WriteContext,
     ) -> Result<(), RepoError> {
-        if let Some(r) = self.lock().reminder_mut(id) {
-            r.status = status;
-            r.delivered_at = Some(at);
+        let mut data = self.lock();
+        let Some(task) = data
+            .tasks
+            .values_mut()
+            .find(|t| t.reminders.iter().any(|r| r.id == id))
+        else {
+            return Ok(());
+        };
+        let r = task
+            .reminders
+            .iter_mut()
+            .find(|r| r.id == id)
+            .expect("the task was found by this reminder");
+        if r.status == status {
+            return Ok(());
         }
+        r.status = status;
+        r.delivered_at = Some(ctx.now);
+        let events = task_events(
+            TASK_UPDATED,
+            task,
+            &["reminders"],
+            ctx.now,
+            ctx.traceparent.as_deref(),
+        );
+        data.append_events(events);
+        drop(data);
+        self.signal_work();
         Ok(())
     }
 
@@ -1015,6 +1039,7 @@ mod tests {
     fn due_event(task: &Task) -> OutgoingEvent {
         OutgoingEvent {
             topic: Topic::TaskReminders,
+            user_id: task.user_id.clone(),
             event: CloudEvent::new(
                 crate::domain::event::REMINDER_DUE,
                 task.id,
@@ -1085,7 +1110,7 @@ mod tests {
             1
         );
 
-        s.finish_reminder(r.id, ReminderStatus::Sent, t(93))
+        s.finish_reminder(r.id, ReminderStatus::Sent, &ctx(t(93)))
             .await
             .unwrap();
         let (done, _) = s.reminder(r.id).await.unwrap().unwrap();
@@ -1093,9 +1118,14 @@ mod tests {
             (done.status, done.delivered_at),
             (ReminderStatus::Sent, Some(t(93)))
         );
-        // Gone with its task: nothing to finish, not an error.
-        s.finish_reminder(ReminderId(99), ReminderStatus::Sent, t(93))
+        assert_eq!(s.backlog().await.unwrap(), 3, "task.updated recorded");
+        // Gone with its task, or finished already: nothing to do, not an error.
+        s.finish_reminder(ReminderId(99), ReminderStatus::Sent, &ctx(t(93)))
             .await
             .unwrap();
+        s.finish_reminder(r.id, ReminderStatus::Sent, &ctx(t(94)))
+            .await
+            .unwrap();
+        assert_eq!(s.backlog().await.unwrap(), 3);
     }
 }

@@ -11,8 +11,9 @@ use tokio::sync::Notify;
 
 use super::error::{bad_data, infra};
 use super::rows::{add, micros};
+use crate::domain::UserId;
 use crate::domain::event::{OutgoingEvent, Topic};
-use crate::ports::{InfraError, Outbox, OutboxRecord};
+use crate::ports::{FeedEntry, InfraError, Outbox, OutboxRecord};
 
 /// Appends `events` to the outbox on `conn` (the caller's open transaction). The caller notifies
 /// the outbox wake-up after committing, never before: a relay woken earlier would not see the rows.
@@ -23,13 +24,15 @@ pub(crate) async fn insert_events(
 ) -> Result<(), InfraError> {
     for e in events {
         sqlx::query(
-            "INSERT INTO outbox (topic, key, event_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (topic, key, event_id, payload, created_at, user_id) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(e.topic.as_str())
         .bind(e.event.partition_key())
         .bind(&e.event.id)
         .bind(e.event.to_bytes())
         .bind(micros(now))
+        .bind(e.user_id.as_str())
         .execute(&mut *conn)
         .await
         .map_err(|err| infra("cannot write to the outbox", err))?;
@@ -168,5 +171,51 @@ impl Outbox for SqliteOutbox {
             .await
             .map_err(|e| infra("cannot count the outbox backlog", e))?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn user_events(
+        &self,
+        user: &UserId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<FeedEntry>, InfraError> {
+        let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, topic, payload FROM outbox WHERE user_id = ? AND seq > ? \
+             ORDER BY seq LIMIT ?",
+        )
+        .bind(user.as_str())
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| infra("cannot read the user's events", e))?;
+        rows.into_iter()
+            .map(|(seq, topic, payload)| {
+                Ok(FeedEntry {
+                    seq,
+                    topic: Topic::parse(&topic).ok_or_else(|| {
+                        bad_data(format!("outbox.topic: unknown topic {topic:?}"))
+                    })?,
+                    payload,
+                })
+            })
+            .collect()
+    }
+
+    async fn purge_published(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<u64, InfraError> {
+        let done = sqlx::query(
+            "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox \
+             WHERE published_at IS NOT NULL AND published_at < ? ORDER BY published_at LIMIT ?)",
+        )
+        .bind(micros(before))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| infra("cannot purge published outbox records", e))?;
+        Ok(done.rows_affected())
     }
 }

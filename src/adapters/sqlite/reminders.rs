@@ -3,16 +3,16 @@
 use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::error::infra;
+use super::error::{bad_data, infra};
 use super::outbox::insert_events;
 use super::rows::{REMINDER_COLUMNS, ReminderRow, micros};
 use super::task_write::{begin, commit};
 use super::tasks::{SqliteTaskRepository, load_task};
-use crate::domain::ReminderId;
-use crate::domain::event::OutgoingEvent;
+use crate::domain::event::{OutgoingEvent, TASK_UPDATED, task_events};
 use crate::domain::reminder::{Reminder, ReminderStatus};
 use crate::domain::task::Task;
-use crate::ports::RepoError;
+use crate::domain::{ReminderId, TaskId};
+use crate::ports::{RepoError, WriteContext};
 
 pub(crate) async fn reminder(
     conn: &mut SqliteConnection,
@@ -71,18 +71,39 @@ pub(crate) async fn fire(
 /// that reports its outcome has nothing left to update, and failing it would only make the e-mail
 /// role retry in vain.
 pub(crate) async fn finish(
-    pool: &SqlitePool,
+    repo: &SqliteTaskRepository,
     id: ReminderId,
     status: ReminderStatus,
-    at: DateTime<Utc>,
+    ctx: &WriteContext,
 ) -> Result<(), RepoError> {
-    sqlx::query("UPDATE reminders SET status = ?, delivered_at = ? WHERE id = ?")
-        .bind(status.as_str())
-        .bind(micros(at))
-        .bind(id.0)
-        .execute(pool)
-        .await
-        .map_err(|e| infra("cannot record the reminder's outcome", e))?;
+    let mut tx = begin(&repo.pool).await?;
+    let task_id: Option<i64> = sqlx::query_scalar(
+        "UPDATE reminders SET status = ?, delivered_at = ? WHERE id = ? AND status <> ? \
+         RETURNING task_id",
+    )
+    .bind(status.as_str())
+    .bind(micros(ctx.now))
+    .bind(id.0)
+    .bind(status.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| infra("cannot record the reminder's outcome", e))?;
+    let Some(task_id) = task_id else {
+        return Ok(());
+    };
+    let task = load_task(&mut tx, None, TaskId(task_id))
+        .await?
+        .ok_or_else(|| bad_data(format!("reminder {id} has no task {task_id}")))?;
+    let events = task_events(
+        TASK_UPDATED,
+        &task,
+        &["reminders"],
+        ctx.now,
+        ctx.traceparent.as_deref(),
+    );
+    insert_events(&mut tx, &events, ctx.now).await?;
+    commit(tx).await?;
+    repo.wake.notify_one();
     Ok(())
 }
 

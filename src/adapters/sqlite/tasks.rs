@@ -233,9 +233,9 @@ impl TaskRepository for SqliteTaskRepository {
         &self,
         id: ReminderId,
         status: ReminderStatus,
-        at: DateTime<Utc>,
+        ctx: &WriteContext,
     ) -> Result<(), RepoError> {
-        reminders::finish(&self.pool, id, status, at).await
+        reminders::finish(self, id, status, ctx).await
     }
 
     async fn pending_reminders(
