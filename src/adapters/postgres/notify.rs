@@ -13,7 +13,7 @@
 //!
 //! Receiving: one listener task per store, started on first need, on a dedicated connection.
 //! It ignores its own store's notifications (the payload names the sender), and after every
-//! (re)connection it wakes all waiters, since whatever was sent while it was deaf is lost.
+//! reconnection it wakes all waiters, since whatever was sent while it was deaf is lost.
 //! When PostgreSQL restarts it reconnects with a back-off of up to two seconds.
 //!
 //! Channel names carry a hash of the schema, so stores on different schemas of one database
@@ -145,6 +145,7 @@ pub(crate) async fn run_listener(
 ) {
     let mut backoff = Duration::from_millis(100);
     let mut failures = 0_u32;
+    let mut first = true;
     loop {
         if *closing.borrow() {
             return;
@@ -156,7 +157,10 @@ pub(crate) async fn run_listener(
                 }
                 failures = 0;
                 backoff = Duration::from_millis(100);
-                wakeups.wake_all();
+                // Not on the first connection: waiters that started it have just looked.
+                if !std::mem::take(&mut first) {
+                    wakeups.wake_all();
+                }
                 loop {
                     let received = tokio::select! {
                         r = listener.try_recv() => r,
