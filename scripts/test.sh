@@ -3,7 +3,8 @@
 # them. Needs Rust (rustup) and Python 3 with venv; everything else is fetched from crates.io and
 # PyPI and cached under ~/.cache/tickler so a second run is fast.
 #
-#   unit, property and contract tests  (cargo test: memory + SQLite adapters, real SMTP server)
+#   unit, property and contract tests  (cargo test: memory, SQLite and PostgreSQL adapters, real
+#                                       SMTP server; PostgreSQL from scripts/dev-stack)
 #   black-box REST API and flow tests  (cargo test: the app spawned on port 0)
 #   MCP suite with the official Python MCP client (tests/mcp/run.sh)
 set -euo pipefail
@@ -22,6 +23,9 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 
+step "services the tests need (PostgreSQL on 127.0.0.1; left running if it already is)"
+scripts/dev-stack up postgres
+
 step "build"
 cargo build --locked --bin tickler
 
@@ -30,6 +34,9 @@ cargo test --locked --no-fail-fast
 
 step "REST API suite again, on the SQLite adapters"
 TICKLER_TEST_BACKEND=sqlite cargo test --locked --test api
+
+step "REST API suite again, on the PostgreSQL adapters"
+TICKLER_TEST_BACKEND=postgres cargo test --locked --test api
 
 step "MCP suite (official Python client against the real binary)"
 TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/mcp/run.sh

@@ -125,7 +125,11 @@ async fn concurrent_updates_of_one_task_lose_nothing_and_record_in_order() {
             e.data["task"]["tag_ids"].as_array().unwrap().len()
         })
         .collect();
-    assert_eq!(counts, (0..=10).collect::<Vec<_>>(), "seq order is commit order");
+    assert_eq!(
+        counts,
+        (0..=10).collect::<Vec<_>>(),
+        "seq order is commit order"
+    );
 }
 
 /// Two relays (two processes) claim small batches at once and publish with pauses in between.
@@ -137,7 +141,9 @@ async fn two_relays_claiming_concurrently_keep_per_key_order() {
     let writer = pg_support::store(&schema).await;
     let tasks = writer.tasks();
     for k in 0..12 {
-        let id = create(&tasks, new_task(&format!("task {k}"))).await.unwrap();
+        let id = create(&tasks, new_task(&format!("task {k}")))
+            .await
+            .unwrap();
         for step in 1..=4 {
             let now = base() + chrono::Duration::seconds(step);
             let patch = TaskPatch {
@@ -165,7 +171,10 @@ async fn two_relays_claiming_concurrently_keep_per_key_order() {
             let outbox = store.outbox();
             let started = Instant::now();
             while outbox.backlog().await.unwrap() > 0 {
-                assert!(started.elapsed() < Duration::from_secs(60), "relay {r} stuck");
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "relay {r} stuck"
+                );
                 let batch = outbox
                     .claim(3, Duration::from_secs(60), Utc::now())
                     .await
@@ -263,8 +272,15 @@ async fn several_runners_fire_each_job_exactly_once() {
             .await
             .expect("every job fires")
             .unwrap();
-        assert!(f.at >= due - chrono::Duration::milliseconds(1), "{f:?} early");
-        assert!(seen.insert(f.name.clone(), f.by).is_none(), "{} fired twice", f.name);
+        assert!(
+            f.at >= due - chrono::Duration::milliseconds(1),
+            "{f:?} early"
+        );
+        assert!(
+            seen.insert(f.name.clone(), f.by).is_none(),
+            "{} fired twice",
+            f.name
+        );
     }
     if let Ok(Some(f)) = tokio::time::timeout(Duration::from_millis(1500), rx.recv()).await {
         panic!("fired again: {f:?}");
@@ -373,7 +389,8 @@ async fn search_uses_the_domains_words() {
     let (store, _schema) = pg_support::fresh_store().await;
     let tasks = store.tasks();
     let mut new = new_task("ÉCOLE newsletter");
-    new.description = Some("write to bob@example.com about the e-mail, see example.org/path".into());
+    new.description =
+        Some("write to bob@example.com about the e-mail, see example.org/path".into());
     let id = create(&tasks, new).await.unwrap();
     let find = |text: &str| {
         let tasks = tasks.clone();
@@ -392,7 +409,9 @@ async fn search_uses_the_domains_words() {
                 .collect::<Vec<_>>()
         }
     };
-    for hit in ["école", "ÉCO", "example", "bob", "mail", "path", "e mail", "org"] {
+    for hit in [
+        "école", "ÉCO", "example", "bob", "mail", "path", "e mail", "org",
+    ] {
         assert_eq!(find(hit).await, vec![id], "{hit:?}");
     }
     for miss in ["ecole", "example.net", "xample"] {
@@ -581,7 +600,10 @@ async fn pool_and_listener_recover_after_postgres_restarts() {
 
     let s = &stack;
     tokio::task::block_in_place(|| s.stop());
-    assert!(writer.check().await.is_err(), "not ready while the server is down");
+    assert!(
+        writer.check().await.is_err(),
+        "not ready while the server is down"
+    );
     match create(&writer.tasks(), new_task("while down")).await {
         Err(RepoError::Infra(e)) => assert!(e.transient, "{e:?}"),
         other => panic!("expected a transient failure, got {other:?}"),
@@ -589,7 +611,11 @@ async fn pool_and_listener_recover_after_postgres_restarts() {
     tokio::task::block_in_place(|| s.start());
 
     assert!(
-        eventually(Duration::from_secs(15), async || writer.check().await.is_ok()).await,
+        eventually(Duration::from_secs(15), async || writer
+            .check()
+            .await
+            .is_ok())
+        .await,
         "the pool did not recover"
     );
     create(&writer.tasks(), new_task("after the restart"))

@@ -94,7 +94,10 @@ async fn prepare() {
             .execute(&mut admin)
             .await
         {
-            let code = e.as_database_error().and_then(|d| d.code()).unwrap_or_default();
+            let code = e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .unwrap_or_default();
             assert!(
                 code == "42P04" || code == "23505",
                 "cannot create the test database: {e}"
