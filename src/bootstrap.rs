@@ -11,9 +11,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::adapters::http::{self, HttpState};
-use crate::adapters::mcp;
 use crate::adapters::memory::{MemoryBus, SystemClock};
 use crate::adapters::sqlite::SqliteStore;
+use crate::adapters::{mcp, web};
 use crate::app::Services;
 use crate::app::email_delivery::EmailDelivery;
 use crate::app::notification::Notification;
@@ -199,7 +199,8 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
             "Dapr adapters are not part of this build yet; unset USE_DAPR to run the embedded default"
         ),
     }
-    let auth = Arc::new(Auth::new(&signing_secret(config)?));
+    let secret = signing_secret(config)?;
+    let auth = Arc::new(Auth::new(&secret));
     let (stop_background, background_rx) = watch::channel(false);
     // The scheduler stops with the other background work, after the HTTP server has drained.
     let store = open_store(config)
@@ -264,12 +265,16 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
         services: services.clone(),
         auth: auth.clone(),
         health,
-        outbox: Some(outbox),
+        outbox: Some(outbox.clone()),
         body_limit: config.http.body_limit,
     });
-    // The MCP tools (streamable HTTP at /mcp) belong to the backend role, like the REST API.
+    // The MCP tools (streamable HTTP at /mcp) and the web page (/) belong to the backend role,
+    // like the REST API.
     let app = if role.runs(Role::Backend) {
+        let page = web::WebState::new(services.clone(), auth.clone(), &secret, outbox)
+            .with_shutdown(shutdown_rx.clone());
         app.merge(mcp::router(services.clone(), auth.clone()))
+            .merge(web::router(page))
     } else {
         app
     };
@@ -286,6 +291,9 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
             .await
     });
     tracing::info!(%address, %role, "tickler started");
+    if role == Role::All {
+        println!("{}", web::startup_login_line(&secret, address));
+    }
     Ok(Running {
         address,
         shutdown,

@@ -147,6 +147,23 @@ pub fn login_url(
     ))
 }
 
+/// The user `--role all` prints a sign-in link for at start-up (the embedded default has no
+/// identity provider). The address is a placeholder so reminder mails work out of the box; the
+/// profile page changes it.
+pub const LOCAL_USER: (&str, &str) = ("local", "local@tickler.localhost");
+
+/// The line `--role all` prints at start-up: a one-time sign-in link for the local user.
+pub fn startup_login_line(secret: &[u8], addr: std::net::SocketAddr) -> String {
+    let (sub, email) = LOCAL_USER;
+    match login_url(secret, &base_url(addr), sub, Some(email), None) {
+        Ok(url) => format!(
+            "Open this one-time link to sign in (valid {} minutes): {url}",
+            LINK_TTL.as_secs() / 60
+        ),
+        Err(e) => format!("no sign-in link: {e}"),
+    }
+}
+
 /// The base URL of a server listening on `addr` (an unspecified address is reached on loopback).
 pub fn base_url(addr: std::net::SocketAddr) -> String {
     let ip = if addr.ip().is_unspecified() {
@@ -158,7 +175,8 @@ pub fn base_url(addr: std::net::SocketAddr) -> String {
 }
 
 /// Strict CSP (scripts and styles from this origin only, no inline code), no framing, no
-/// referrer (a sign-in link's token must not leak), and pages never cached.
+/// referrer to other sites (a sign-in link's token must not leak; `no-referrer` would also make
+/// Chromium send `Origin: null` on form posts, defeating the origin check), pages never cached.
 async fn security_headers(req: Request, next: Next) -> Response {
     let is_asset = req.uri().path().starts_with("/assets/");
     let mut res = next.run(req).await;
@@ -177,7 +195,7 @@ async fn security_headers(req: Request, next: Next) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !is_asset && !h.contains_key(header::CACHE_CONTROL) {

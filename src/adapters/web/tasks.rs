@@ -157,7 +157,7 @@ async fn render_list(
                 a href="/profile" { "Add one in your profile" } "."
             }
         }
-        (quick_add_form(ctx, &quick, &back))
+        (quick_add_form(ctx, &quick, &back, some(&q.flash).as_deref() == Some("added")))
         (filters(q, &categories, &tags))
         section #tasks data-live aria-labelledby="tasks-heading" {
             h2 #tasks-heading { (heading(q)) }
@@ -242,7 +242,8 @@ const REMIND_CHOICES: &[(&str, &str)] = &[
     ("1440", "1 day before"),
 ];
 
-fn quick_add_form(ctx: &Ctx, v: &QuickAdd, back: &str) -> Markup {
+/// `again`: a task was just added, so the title field takes the focus for the next one.
+fn quick_add_form(ctx: &Ctx, v: &QuickAdd, back: &str, again: bool) -> Markup {
     let default = match ctx.user.default_reminder_minutes {
         Some(m) => format!("My default ({})", format::offset(m)),
         None => "My default (none)".into(),
@@ -257,7 +258,7 @@ fn quick_add_form(ctx: &Ctx, v: &QuickAdd, back: &str) -> Markup {
                 div.field.grow {
                     label for="qa-title" { "Task" }
                     input #qa-title name="title" required maxlength="200" autocomplete="off"
-                        value=(v.title) placeholder="e.g. Water the plants" aria-keyshortcuts="n";
+                        value=(v.title) placeholder="e.g. Water the plants" aria-keyshortcuts="n" autofocus[again];
                 }
                 div.field {
                     label for="qa-due" { "Due" }
