@@ -3,6 +3,8 @@
 //!   tickler [--role all] [--listen 127.0.0.1:8080] [--data-dir ./tickler-data] [--config tickler.toml]
 //!   tickler token --sub alice --email alice@example.com
 //!   tickler mcp --stdio            (token in TICKLER_TOKEN)
+//!   tickler migrate                (apply the database's pending migrations)
+//!   tickler --role R check-config  (load the configuration as start-up would; exit 1 naming the problem)
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +55,11 @@ enum Command {
         #[arg(long)]
         stdio: bool,
     },
+    /// Apply the database's pending migrations, then exit.
+    Migrate,
+    /// Load the configuration exactly as start-up does for --role, without connecting to
+    /// anything; exit non-zero naming the bad key or the missing setting.
+    CheckConfig,
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -110,6 +117,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             tickler::telemetry::init(&config.log.level, config.log.json);
             bootstrap::serve_mcp_stdio(&config).await
+        }
+        Some(Command::Migrate) => {
+            tickler::telemetry::init(&config.log.level, config.log.json);
+            bootstrap::migrate(&config).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Some(Command::CheckConfig) => {
+            bootstrap::check(&config, cli.role)?;
+            println!("configuration ok for --role {}", cli.role);
+            Ok(())
         }
         None => {
             tickler::telemetry::init(&config.log.level, config.log.json);
