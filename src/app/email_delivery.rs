@@ -131,7 +131,11 @@ impl EmailDelivery {
             metrics::EMAILS_FAILED.inc();
             return Ok(Outcome::Done);
         };
-        let email = email_template::render(&data, &to, &format!("<{}@tickler>", event.id));
+        // Derived from the reminder (which fires once), not from the event: a second mail for
+        // the same reminder, however it came about, carries the same Message-ID, so the mail
+        // store and the recipient's client can tell it is a duplicate.
+        let message_id = format!("<reminder-{}@tickler>", data.reminder_id.0);
+        let email = email_template::render(&data, &to, &message_id);
         match self.mailer.send(&email).await {
             Ok(()) => {
                 self.state
