@@ -17,8 +17,10 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
 
-# The shared stack for contract tests, and a private one for the end-to-end tests (they stop and
-# restart its services). Both are stopped however this script ends.
+# Its own stack for the contract tests (never the developer's default one in /tmp/tickler-stack),
+# and a second, private one for the end-to-end tests (they stop and restart its services). Ports
+# are chosen free for both. Both are stopped and deleted however this script ends.
+export TICKLER_STACK_DIR="${TICKLER_TEST_STACK_DIR:-/tmp/tickler-test-stack}"
 export TICKLER_E2E_STACK_DIR="${TICKLER_E2E_STACK_DIR:-/tmp/tickler-e2e-stack}"
 cleanup() {
     scripts/dev-stack down --purge >/dev/null 2>&1 || true
@@ -26,7 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "services: PostgreSQL, Kafka, SMTP sink (scripts/dev-stack)"
+step "services: PostgreSQL, Kafka, SMTP sink (scripts/dev-stack, in $TICKLER_STACK_DIR)"
 scripts/dev-stack up
 eval "$(scripts/dev-stack env)"
 export TICKLER_TEST_PG_URL="$TICKLER_STACK_PG_ADMIN_URL"
