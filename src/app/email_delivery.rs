@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::email_template;
-use crate::domain::event::{CloudEvent, REMINDER_DUE, ReminderDueData};
+use crate::domain::event::{CloudEvent, ReminderDueData, Topic, carries};
 use crate::domain::reminder::ReminderStatus;
 use crate::ports::error::chain;
 use crate::ports::{
@@ -175,8 +175,8 @@ impl EmailDelivery {
 #[async_trait]
 impl EventHandler for EmailDelivery {
     async fn handle(&self, event: &CloudEvent) -> Outcome {
-        if event.event_type != REMINDER_DUE {
-            return Outcome::Done;
+        if !carries(Topic::TaskReminders, &event.event_type) {
+            return Outcome::Reject(format!("unknown event type {:?}", event.event_type));
         }
         let data: ReminderDueData = match event.data_as() {
             Ok(d) => d,

@@ -52,7 +52,10 @@ impl Cluster {
             ("TICKLER_SMTP__PORT".into(), smtp.port.to_string()),
             ("TICKLER_SMTP__TLS".into(), "none".into()),
             ("TICKLER_TOPICS__TASK_EVENTS".into(), topic("task-events")),
-            ("TICKLER_TOPICS__TASK_REMINDERS".into(), topic("task-reminders")),
+            (
+                "TICKLER_TOPICS__TASK_REMINDERS".into(),
+                topic("task-reminders"),
+            ),
             (
                 "TICKLER_TOPICS__TASK_RECURRENCE".into(),
                 topic("task-recurrence"),
@@ -62,7 +65,10 @@ impl Cluster {
         ];
         match mode {
             Mode::Kafka => {
-                env.push(("TICKLER_KAFKA__BROKERS".into(), stack.kafka_brokers().into()));
+                env.push((
+                    "TICKLER_KAFKA__BROKERS".into(),
+                    stack.kafka_brokers().into(),
+                ));
                 for (key, group) in [
                     ("NOTIFICATION", "notification-service"),
                     ("EMAIL_DELIVERY", "email-delivery-service"),
@@ -213,7 +219,11 @@ impl Drop for Cluster {
         if std::thread::panicking() {
             // Keep the logs of a failed scenario for whoever reads the test output.
             let kept = self.dir.path().to_path_buf();
-            eprintln!("scenario {} failed; logs kept in {}", self.name, kept.display());
+            eprintln!(
+                "scenario {} failed; logs kept in {}",
+                self.name,
+                kept.display()
+            );
             std::mem::forget(std::mem::replace(
                 &mut self.dir,
                 tempfile::tempdir().expect("temp dir"),

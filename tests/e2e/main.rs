@@ -30,7 +30,14 @@ async fn kafka_split_roles_mail_every_reminder_once_with_three_notification_repl
     let _one_at_a_time = SCENARIO.lock().await;
     let stack = Stack::get();
     let mut c = Cluster::new(stack, "e2e_kafka_steady", Mode::Kafka).await;
-    for role in ["backend", "notification", "notification", "notification", "email-delivery", "recurring"] {
+    for role in [
+        "backend",
+        "notification",
+        "notification",
+        "notification",
+        "email-delivery",
+        "recurring",
+    ] {
         c.spawn(role).await;
     }
     let users = workload::users(USERS, &c.name);
@@ -127,7 +134,12 @@ async fn kafka_split_roles_lose_and_duplicate_nothing_under_faults() {
     .await;
     workload::verify(&outcome, &expected);
     for i in [notification, email, recurring] {
-        assert!(c.alive(i), "{} died:\n{}", c.procs[i].role, c.log_tail(i, 40));
+        assert!(
+            c.alive(i),
+            "{} died:\n{}",
+            c.procs[i].role,
+            c.log_tail(i, 40)
+        );
     }
     let stuck = c.stop_all();
     assert!(stuck.is_empty(), "did not stop on SIGTERM: {stuck:?}");

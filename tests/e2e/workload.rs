@@ -58,7 +58,11 @@ async fn post(client: &reqwest::Client, url: &str, token: &str, body: &Value) ->
             Ok(r) if r.status().is_success() => return r.json().await.expect("JSON answer"),
             Ok(r) if r.status().is_server_error() && attempt < 50 => {}
             Err(_) if attempt < 50 => {}
-            Ok(r) => panic!("POST {url}: {} {}", r.status(), r.text().await.unwrap_or_default()),
+            Ok(r) => panic!(
+                "POST {url}: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            ),
             Err(e) => panic!("POST {url}: {e}"),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -90,7 +94,10 @@ pub async fn reminder_tasks(
                     "due_date": iso(at + chrono::Duration::hours(1)),
                     "reminders": [{"remind_at": iso(at)}],
                 });
-                (user.email.clone(), post(&client, &url, &user.token, &body).await)
+                (
+                    user.email.clone(),
+                    post(&client, &url, &user.token, &body).await,
+                )
             }
         })
         .buffer_unordered(16)
@@ -105,7 +112,12 @@ pub async fn reminder_tasks(
 }
 
 /// `n` daily tasks without reminders, each completed once created: `n` next occurrences.
-pub async fn completed_recurring_tasks(api: &str, users: &[User], n: usize, expected: &mut Expected) {
+pub async fn completed_recurring_tasks(
+    api: &str,
+    users: &[User],
+    n: usize,
+    expected: &mut Expected,
+) {
     let client = reqwest::Client::new();
     let tomorrow = Utc::now() + chrono::Duration::days(1);
     futures::stream::iter(0..n)
@@ -122,7 +134,13 @@ pub async fn completed_recurring_tasks(api: &str, users: &[User], n: usize, expe
                 });
                 let task = post(&client, &format!("{api}/tasks"), &user.token, &body).await;
                 let id = task["id"].as_i64().expect("task id");
-                post(&client, &format!("{api}/tasks/{id}/complete"), &user.token, &json!({})).await;
+                post(
+                    &client,
+                    &format!("{api}/tasks/{id}/complete"),
+                    &user.token,
+                    &json!({}),
+                )
+                .await;
             }
         })
         .buffer_unordered(16)
