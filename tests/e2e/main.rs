@@ -144,3 +144,105 @@ async fn kafka_split_roles_lose_and_duplicate_nothing_under_faults() {
     let stuck = c.stop_all();
     assert!(stuck.is_empty(), "did not stop on SIGTERM: {stuck:?}");
 }
+
+/// A malformed message, one of an unknown type and one with a future `specversion`, written to
+/// each topic by a foreign producer: each goes to the topic's `.dlq` with a log line naming why,
+/// and the consumers keep going (a reminder created afterwards is still mailed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kafka_bad_input_on_the_wire_is_dead_lettered_and_consumers_keep_going() {
+    use rdkafka::Message as _;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let _one_at_a_time = SCENARIO.lock().await;
+    let stack = Stack::get();
+    let mut c = Cluster::new(stack, "e2e_kafka_badinput", Mode::Kafka).await;
+    for role in ["backend", "notification", "email-delivery", "recurring"] {
+        c.spawn(role).await;
+    }
+    let topics: Vec<String> = ["task-events", "task-reminders", "task-recurrence"]
+        .iter()
+        .map(|t| format!("{}.{t}", c.name))
+        .collect();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", stack.kafka_brokers())
+        .create()
+        .expect("producer");
+    let event = |ty: &str, spec: &str| {
+        serde_json::json!({
+            "specversion": spec, "id": uuid::Uuid::new_v4().to_string(), "source": "elsewhere",
+            "type": ty, "subject": "1", "time": "2026-01-01T00:00:00Z",
+            "datacontenttype": "application/json", "data": {}
+        })
+        .to_string()
+    };
+    let bad = [
+        "not json at all {".to_owned(),
+        event("task.archived", "1.0"),
+        event("task.created", "2.0"),
+    ];
+    for topic in &topics {
+        for payload in &bad {
+            producer
+                .send(
+                    FutureRecord::to(topic).key("1").payload(payload),
+                    Duration::from_secs(10),
+                )
+                .await
+                .expect("produce a bad record");
+        }
+    }
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", stack.kafka_brokers())
+        .set("group.id", format!("{}.dlq-reader", c.name))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    let dlqs: Vec<String> = topics.iter().map(|t| format!("{t}.dlq")).collect();
+    consumer
+        .subscribe(&dlqs.iter().map(String::as_str).collect::<Vec<_>>())
+        .expect("subscribe to the dead-letter topics");
+    let mut got: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while got.values().map(Vec::len).sum::<usize>() < bad.len() * topics.len() {
+        let msg = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .expect("dead letters within 60 s")
+            .expect("read a dead letter");
+        let payload = String::from_utf8_lossy(msg.payload().unwrap_or_default()).into_owned();
+        got.entry(msg.topic().to_owned()).or_default().push(payload);
+    }
+    for dlq in &dlqs {
+        let mut seen = got.get(dlq).cloned().unwrap_or_default();
+        seen.sort();
+        let mut want = bad.to_vec();
+        want.sort();
+        assert_eq!(seen, want, "{dlq} holds the original values, once each");
+    }
+    // Still consuming: a reminder created now is mailed.
+    let users = workload::users(1, &c.name);
+    let mut expected = Expected::default();
+    let now = Utc::now();
+    workload::reminder_tasks(&c.api(), &users, 1, now, now, &mut expected).await;
+    let outcome = workload::wait_for(
+        &c.smtp,
+        &c.db_url,
+        &expected,
+        Duration::from_secs(30),
+        Duration::from_secs(1),
+    )
+    .await;
+    workload::verify(&outcome, &expected);
+    let logs: String = (0..c.procs.len()).map(|i| c.log_tail(i, 400)).collect();
+    let dead_lettered = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.to_lowercase().contains("dead-letter"))
+        .count();
+    assert!(
+        dead_lettered >= bad.len() * topics.len(),
+        "one warning per dead letter, found {dead_lettered}:\n{logs}"
+    );
+    let stuck = c.stop_all();
+    assert!(stuck.is_empty(), "did not stop on SIGTERM: {stuck:?}");
+}
