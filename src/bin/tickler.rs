@@ -4,6 +4,8 @@
 //!   tickler token --sub alice --email alice@example.com
 //!   tickler login-link --sub alice --email alice@example.com   (one-time web sign-in URL)
 //!   tickler mcp --stdio            (token in TICKLER_TOKEN)
+//!   tickler migrate                (apply the database's pending migrations)
+//!   tickler --role R check-config  (load the configuration as start-up would; exit 1 naming the problem)
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +68,11 @@ enum Command {
         #[arg(long)]
         stdio: bool,
     },
+    /// Apply the database's pending migrations, then exit.
+    Migrate,
+    /// Load the configuration exactly as start-up does for --role, without connecting to
+    /// anything; exit non-zero naming the bad key or the missing setting.
+    CheckConfig,
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -143,6 +150,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             tickler::telemetry::init(&config.log.level, config.log.json);
             bootstrap::serve_mcp_stdio(&config).await
+        }
+        Some(Command::Migrate) => {
+            tickler::telemetry::init(&config.log.level, config.log.json);
+            bootstrap::migrate(&config).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Some(Command::CheckConfig) => {
+            bootstrap::check(&config, cli.role)?;
+            println!("configuration ok for --role {}", cli.role);
+            Ok(())
         }
         None => {
             tickler::telemetry::init(&config.log.level, config.log.json);

@@ -114,8 +114,18 @@ pub fn router(state: HttpState) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .method_not_allowed_fallback(method_not_allowed);
 
-    Router::new()
-        .nest("/api/v1", api)
+    layered(Router::new().nest("/api/v1", api), limit, state)
+}
+
+/// Only `/healthz`, `/readyz` and `/metrics`: the HTTP surface of the roles that serve no API.
+pub fn ops_router(state: HttpState) -> Router {
+    let limit = state.body_limit;
+    layered(Router::new(), limit, Arc::new(state))
+}
+
+/// The probes, fallbacks and the layers every route shares (limits, panics, request ids, traces).
+fn layered(routes: Router<AppState>, limit: usize, state: AppState) -> Router {
+    routes
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
