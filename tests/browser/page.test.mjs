@@ -157,6 +157,10 @@ test("edit every field, then delete with undo", async () => {
   assert.equal(await page.locator(".label-list circle[fill='#dc2626']").count(), 1, "tag colour shown");
 
   await page.getByRole("link", { name: "Tasks", exact: true }).click();
+  // Overdue tasks stand out.
+  await quickAdd(page, { title: "Pay the electricity bill", due: "yesterday 18:00", remind: "No reminder" });
+  await row(page, "Pay the electricity bill").getByText("Overdue").waitFor();
+  assert.match((await row(page, "Pay the electricity bill").getAttribute("class")) ?? "", /overdue/);
   await quickAdd(page, { title: "Buy milk" });
   await row(page, "Buy milk").getByRole("link", { name: "Buy milk" }).click();
   await page.getByRole("heading", { name: "Edit task" }).waitFor();
@@ -227,7 +231,7 @@ test("state-changing requests need this origin and the CSRF token", async () => 
   assert.equal((await post({ title: "x", _csrf: csrf ?? "" }, { Origin: "http://evil.example" })).status(), 403);
   assert.equal((await post({ title: "x" }, { Origin: BASE })).status(), 403);
   assert.equal((await post({ title: "x", _csrf: "forged" }, { Origin: BASE })).status(), 403);
-  assert.equal((await post({ title: "From the API test", _csrf: csrf ?? "" }, { Origin: BASE })).status(), 303);
+  assert.equal((await post({ title: "Book the dentist", _csrf: csrf ?? "" }, { Origin: BASE })).status(), 303);
 });
 
 test("keyboard-only creation of a task", async () => {

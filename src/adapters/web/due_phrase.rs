@@ -1,5 +1,5 @@
 //! Due dates as people type them in the quick-add box, read in the user's time zone:
-//! `today`, `tonight`, `tomorrow 9am`, `friday 17:30`, `next monday at 8`, `in 2 hours`,
+//! `today`, `tonight`, `yesterday 18:00`, `tomorrow 9am`, `friday 17:30`, `next monday at 8`, `in 2 hours`,
 //! `in 10 minutes`, `2026-05-04`, `2026-05-04 09:00`, `9:30pm`.
 //!
 //! A day without a time means the end of that day (23:59:59 local), as a date alone does in the
@@ -105,6 +105,7 @@ fn day_part<'a>(words: &'a [&'a str], today: NaiveDate) -> (Option<DayWord>, &'a
     match words {
         ["today", rest @ ..] => (Some(DayWord::Day(today)), rest),
         ["tonight", rest @ ..] => (Some(DayWord::Tonight(today)), rest),
+        ["yesterday", rest @ ..] => (Some(DayWord::Day(today - Duration::days(1))), rest),
         ["tomorrow" | "tmr" | "tmrw", rest @ ..] => {
             (Some(DayWord::Day(today + Duration::days(1))), rest)
         }
@@ -186,6 +187,7 @@ mod tests {
     fn days_and_times() {
         assert_eq!(local("today"), "Wed 2026-05-06 23:59:59");
         assert_eq!(local("tonight"), "Wed 2026-05-06 20:00:00");
+        assert_eq!(local("yesterday 18:00"), "Tue 2026-05-05 18:00:00");
         assert_eq!(local("tomorrow 9am"), "Thu 2026-05-07 09:00:00");
         assert_eq!(local("Tomorrow at 9:30 pm"), "Thu 2026-05-07 21:30:00");
         assert_eq!(local("friday 17:30"), "Fri 2026-05-08 17:30:00");
