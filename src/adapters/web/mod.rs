@@ -26,11 +26,13 @@ pub mod format;
 pub mod labels;
 pub mod layout;
 pub mod login;
+pub mod preview;
 pub mod profile;
 pub mod rules;
 pub mod session;
 pub mod task_edit;
 pub mod tasks;
+pub mod undo;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,8 +109,8 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/tasks/{id}/complete", post(tasks::complete))
         .route("/tasks/{id}/reopen", post(tasks::reopen))
-        .route("/tasks/{id}/delete", post(tasks::delete))
-        .route("/undo", post(tasks::undo))
+        .route("/tasks/{id}/delete", post(undo::delete))
+        .route("/undo", post(undo::undo))
         .route("/tasks/{id}/reminders", post(task_edit::add_reminder))
         .route(
             "/tasks/{id}/reminders/{rid}/cancel",
@@ -123,7 +125,7 @@ pub fn router(state: WebState) -> Router {
         .route("/tags/{id}/delete", post(labels::delete_tag))
         .route("/profile", get(profile::profile_page).post(profile::save))
         .route("/events", get(events::stream))
-        .route("/preview", get(tasks::preview))
+        .route("/preview", get(preview::preview))
         .route("/assets/{name}", get(assets::serve))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(from_fn(security_headers))

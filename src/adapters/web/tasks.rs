@@ -1,9 +1,6 @@
 //! The task list: filters, sort, search and pagination (the REST API's own query rules), quick-add,
-//! complete, reopen, delete with undo, and the recurrence preview the script asks for.
+//! complete and reopen (deleting with undo is in `undo`, the script's preview in `preview`).
 
-use std::time::Duration;
-
-use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -16,17 +13,12 @@ use super::{
     Ctx, Fields, Session, WebApp, WebError, due_phrase, local_path, rules, see_other, urlencode,
     with_param,
 };
-use crate::adapters::http::recurrence;
 use crate::adapters::http::tasks::ListParams;
 use crate::app::input::parse_rule;
+use crate::domain::TaskId;
 use crate::domain::label::{Label, LabelKind};
 use crate::domain::reminder::{Reminder, ReminderSpec, ReminderStatus};
 use crate::domain::task::{NewTask, Priority, Recurrence, Task, Title};
-use crate::domain::{TaskId, ValidationError};
-use crate::ports::ETagCondition;
-
-/// How long a deleted task can be brought back.
-pub const UNDO_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// The list page's query string: the REST API's filters plus the page's own messages.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -209,7 +201,9 @@ async fn flash_for(state: &WebApp, ctx: &Ctx, q: &ListQuery) -> Markup {
         "undo-gone" => "That deletion can no longer be undone.",
         "deleted" => {
             let undo = match some(&q.undo) {
-                Some(token) => load_undo(state, ctx, &token).await.map(|t| (token, t)),
+                Some(token) => super::undo::load_undo(state, ctx, &token)
+                    .await
+                    .map(|t| (token, t)),
                 None => None,
             };
             return match undo {
@@ -591,194 +585,6 @@ pub async fn reopen(
         "flash",
         "reopened",
     )))
-}
-
-fn undo_key(user: &crate::domain::UserId, token: &str) -> String {
-    format!("web:undo:{}:{token}", user.as_str())
-}
-
-async fn load_undo(state: &WebApp, ctx: &Ctx, token: &str) -> Option<Task> {
-    let entry = state
-        .services
-        .state
-        .get(&undo_key(&ctx.session.actor.user_id, token))
-        .await
-        .ok()??;
-    serde_json::from_slice::<Task>(&entry.value)
-        .ok()
-        .filter(|t| t.user_id == ctx.session.actor.user_id)
-}
-
-/// Deletes the task and keeps its snapshot for [`UNDO_TTL`] so it can be restored.
-pub async fn delete(
-    State(state): State<WebApp>,
-    session: Session,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    f: Fields,
-) -> Result<Response, WebError> {
-    f.check_csrf(&state, &session)?;
-    let id = task_id(&id)?;
-    let deleted = state.services.delete_task(&session.actor, id).await?;
-    let token = uuid::Uuid::new_v4().simple().to_string();
-    let snapshot = serde_json::to_vec(&deleted).expect("a task serialises");
-    let back = local_path(f.get("back"));
-    // A back path to the deleted task's own page would be a 404: go to the list instead.
-    let back = if back.starts_with("/tasks/") {
-        "/".to_owned()
-    } else {
-        back
-    };
-    match state
-        .services
-        .state
-        .save(
-            &undo_key(&session.actor.user_id, &token),
-            &snapshot,
-            ETagCondition::Any,
-            Some(UNDO_TTL),
-        )
-        .await
-    {
-        Ok(_) => Ok(see_other(&with_param(
-            &with_param(&back, "flash", "deleted"),
-            "undo",
-            &token,
-        ))),
-        // The task is gone either way; only the undo is lost.
-        Err(e) => {
-            tracing::warn!(error = %e, "could not keep an undo record");
-            Ok(see_other(&with_param(&back, "flash", "deleted")))
-        }
-    }
-}
-
-/// Creates the deleted task again (a new id; pending reminders are planned anew, delivered ones
-/// are history of the old task). A completed recurring task comes back without its rule: its
-/// next occurrence exists already.
-pub async fn undo(
-    State(state): State<WebApp>,
-    session: Session,
-    f: Fields,
-) -> Result<Response, WebError> {
-    f.check_csrf(&state, &session)?;
-    let back = local_path(f.get("back"));
-    let token = f.text("token").unwrap_or_default();
-    let key = undo_key(&session.actor.user_id, token);
-    let entry = state
-        .services
-        .state
-        .get(&key)
-        .await
-        .map_err(crate::app::ServiceError::from)?;
-    let Some(entry) = entry else {
-        return Ok(see_other(&with_param(&back, "flash", "undo-gone")));
-    };
-    // Consumed once: a second click (or a second tab) finds the etag changed.
-    if state
-        .services
-        .state
-        .delete(&key, ETagCondition::Match(entry.etag.clone()))
-        .await
-        .is_err()
-    {
-        return Ok(see_other(&with_param(&back, "flash", "undo-gone")));
-    }
-    let old: Task = serde_json::from_slice(&entry.value).map_err(|_| WebError::Internal)?;
-    if old.user_id != session.actor.user_id {
-        return Err(WebError::NotFound("No such task.".into()));
-    }
-    let now = state.services.clock.now();
-    let reminders = old
-        .reminders
-        .iter()
-        .filter(|r| r.is_pending())
-        .map(|r| match r.minutes_before {
-            Some(m) => ReminderSpec::BeforeDue { minutes_before: m },
-            None => ReminderSpec::At {
-                remind_at: r.remind_at.max(now),
-            },
-        })
-        .collect();
-    let new = NewTask {
-        title: old.title.clone(),
-        description: old.description.clone(),
-        priority: old.priority,
-        due_date: old.due_date,
-        category_id: old.category_id,
-        tag_ids: old.tag_ids.clone(),
-        recurrence: old
-            .recurrence
-            .clone()
-            .filter(|_| !old.completed)
-            .map(|r| Recurrence {
-                previous_task_id: None,
-                ..r
-            }),
-        reminders: Some(reminders),
-    };
-    let restored = state.services.create_task(&session.actor, new).await?;
-    if old.completed {
-        state
-            .services
-            .complete_task(&session.actor, restored.id)
-            .await?;
-    }
-    Ok(see_other(&with_param(&back, "flash", "restored")))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PreviewQuery {
-    pub rule: Option<String>,
-    /// A due phrase (quick-add) …
-    pub due: Option<String>,
-    /// … or a `datetime-local` value (edit page), in the user's zone.
-    pub start: Option<String>,
-}
-
-/// The next five occurrences of a rule, as the page shows them (JSON for the script).
-pub async fn preview(
-    State(state): State<WebApp>,
-    session: Session,
-    Query(q): Query<PreviewQuery>,
-) -> Result<Response, WebError> {
-    let ctx = Ctx::new(&state, session).await?;
-    let tz = ctx.tz();
-    let answer = (|| -> Result<serde_json::Value, String> {
-        let rule = q
-            .rule
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .ok_or_else(String::new)?;
-        let start = match (
-            q.start.as_deref().map(str::trim).filter(|s| !s.is_empty()),
-            q.due.as_deref().map(str::trim).filter(|s| !s.is_empty()),
-        ) {
-            (Some(s), _) => recurrence::parse_start(s, tz).map_err(|e| e.message)?,
-            (None, Some(d)) => due_phrase::parse(d, tz, ctx.now)?,
-            (None, None) => recurrence::to_the_minute(ctx.now),
-        };
-        let p = recurrence::preview(rule, start, recurrence::DEFAULT_COUNT, tz)
-            .map_err(|e: ValidationError| e.message)?;
-        let items: Vec<String> = p
-            .occurrences
-            .iter()
-            .filter_map(|o| chrono::DateTime::parse_from_rfc3339(&o.at).ok())
-            .map(|t| format::when(t.with_timezone(&chrono::Utc), tz, ctx.now))
-            .collect();
-        Ok(serde_json::json!({
-            "ok": true,
-            "rule": p.rule,
-            "text": rules::describe(&p.rule),
-            "time_zone": p.time_zone,
-            "items": items,
-            "ends": p.ends,
-        }))
-    })();
-    Ok(
-        Json(answer.unwrap_or_else(|e| serde_json::json!({ "ok": false, "error": e })))
-            .into_response(),
-    )
 }
 
 #[cfg(test)]
