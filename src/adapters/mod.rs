@@ -5,3 +5,4 @@ pub mod mail;
 pub mod mcp;
 pub mod memory;
 pub mod sqlite;
+pub mod web;
