@@ -7,3 +7,4 @@ pub mod mcp;
 pub mod memory;
 pub mod postgres;
 pub mod sqlite;
+pub mod web;
