@@ -12,3 +12,10 @@ mod sqlite {
 mod memory {
     crate::contract::scheduler::scheduler_tests!(crate::contract::adapters::memory_scheduler);
 }
+
+mod postgres {
+    crate::contract::scheduler::scheduler_tests!(crate::contract::adapters::postgres_scheduler);
+    crate::contract::scheduler::scheduler_restart_tests!(
+        crate::contract::adapters::postgres_scheduler
+    );
+}

@@ -9,3 +9,7 @@ mod sqlite {
 mod memory {
     crate::contract::state::state_store_tests!(crate::contract::adapters::memory_state);
 }
+
+mod postgres {
+    crate::contract::state::state_store_tests!(crate::contract::adapters::postgres_state);
+}

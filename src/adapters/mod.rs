@@ -1,8 +1,10 @@
 //! Adapters: implementations of the ports, one module per technology.
 
 pub mod http;
+pub mod jobs_runner;
 pub mod mail;
 pub mod mcp;
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 pub mod web;
