@@ -81,6 +81,9 @@ pub(crate) async fn ensure_topics(
             Err((name, code)) => failed.push((name, code)),
         }
     }
+    if !created.is_empty() {
+        wait_until_visible(cfg, &created).await?;
+    }
     if let Some((name, code)) = failed.first() {
         let transient = failed
             .iter()
@@ -94,6 +97,36 @@ pub(crate) async fn ensure_topics(
         return Err(err);
     }
     Ok(created)
+}
+
+/// A topic the controller just created reaches the brokers' metadata a moment later; whoever
+/// subscribes or publishes right after start-up must find it.
+async fn wait_until_visible(cfg: &KafkaConfig, names: &[String]) -> Result<(), InfraError> {
+    let client: rdkafka::consumer::BaseConsumer<LogContext> = settings::admin(cfg)
+        .create_with_context(LogContext)
+        .map_err(|e| infra("creating a Kafka metadata client", e))?;
+    let names = names.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        super::wait_for_topics(
+            rdkafka::consumer::Consumer::client(&client),
+            &refs,
+            OPERATION_TIMEOUT,
+        )
+    })
+    .await
+    .map_err(|e| InfraError::permanent("waiting for new Kafka topics", e))?
+    .map_err(|e| infra("waiting for new Kafka topics", e))
+    .and_then(|missing| {
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(InfraError::msg(format!(
+                "created Kafka topic(s) {} did not appear within {OPERATION_TIMEOUT:?}",
+                missing.join(", ")
+            )))
+        }
+    })
 }
 
 #[cfg(test)]

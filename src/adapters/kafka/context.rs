@@ -3,9 +3,10 @@
 
 use rdkafka::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
 
-/// The context of the producer and the admin client: logging only.
+/// The context of the producer, the admin client and metadata probes: logging only.
 #[derive(Clone, Default)]
 pub(crate) struct LogContext;
 
@@ -18,6 +19,9 @@ impl ClientContext for LogContext {
         client_error(&error, reason);
     }
 }
+
+/// For group-less consumers that only read metadata.
+impl ConsumerContext for LogContext {}
 
 pub(crate) fn log_line(level: RDKafkaLogLevel, fac: &str, line: &str) {
     match level {

@@ -13,12 +13,13 @@ use super::dead_letter::dlq_topic;
 use super::error::infra;
 use super::publisher::Producer;
 use super::worker::Deps;
-use super::{Stop, missing_topics, settings};
+use super::{Stop, settings, wait_for_topics};
 use crate::config::{KafkaConfig, TopicNames};
 use crate::domain::event::Topic;
 use crate::ports::{EventHandler, EventIntake, InfraError};
 
-/// How long subscribing waits for the broker to confirm the topics exist.
+/// How long subscribing waits for the broker to confirm the topics exist (they may be being
+/// created by another process starting at the same time).
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Subscription {
@@ -163,7 +164,7 @@ fn start(
     let consumer: IntakeConsumer = config
         .create_with_context(IntakeContext::new(group, topic))
         .map_err(|e| infra("creating a Kafka consumer", e))?;
-    let missing = missing_topics(consumer.client(), &[topic, dlq], METADATA_TIMEOUT)
+    let missing = wait_for_topics(consumer.client(), &[topic, dlq], METADATA_TIMEOUT)
         .map_err(|e| infra(format!("checking Kafka topics {topic} and {dlq}"), e))?;
     if !missing.is_empty() {
         return Err(InfraError::msg(format!(

@@ -120,6 +120,24 @@ pub(crate) fn missing_topics<C: ClientContext>(
     Ok(missing)
 }
 
+/// Like `missing_topics`, but asks again (every 100 ms, up to `within`) while some are missing:
+/// a topic being created appears after a moment. Returns those still missing.
+pub(crate) fn wait_for_topics<C: ClientContext>(
+    client: &Client<C>,
+    topics: &[&str],
+    within: Duration,
+) -> Result<Vec<String>, KafkaError> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let missing = missing_topics(client, topics, left.max(Duration::from_secs(1)))?;
+        if missing.is_empty() || std::time::Instant::now() >= deadline {
+            return Ok(missing);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The Kafka adapters of one process, sharing one idempotent producer.
 pub struct KafkaTransport {
     config: KafkaConfig,

@@ -190,7 +190,12 @@ fn store(deps: &Deps, partition: i32, next: i64) {
     let Some(consumer) = deps.consumer.upgrade() else {
         return;
     };
-    if let Err(e) = consumer.store_offset(&deps.topic, partition, next) {
+    // `store_offsets` takes the next offset to read (the legacy `store_offset` adds 1 itself).
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    let stored = tpl
+        .add_partition_offset(&deps.topic, partition, rdkafka::Offset::Offset(next))
+        .and_then(|()| consumer.store_offsets(&tpl));
+    if let Err(e) = stored {
         tracing::warn!(topic = %deps.topic, partition, offset = next, group = %deps.group, error = %e, "could not store the consumer offset; the message will be delivered again");
     }
 }
