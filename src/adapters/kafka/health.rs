@@ -1,5 +1,5 @@
-//! Readiness of the Kafka transport: the broker answers a metadata request for Tickler's topics
-//! within a short timeout, and they exist. librdkafka's call blocks, so it runs on the blocking
+//! Readiness of the Kafka transport: the producer is usable, the broker answers a metadata
+//! request for Tickler's topics within a short timeout, and they exist. librdkafka's call blocks, so it runs on the blocking
 //! pool; a result is reused for a second, so frequent probes cost one request.
 
 use std::sync::Arc;
@@ -34,6 +34,16 @@ impl KafkaHealth {
     }
 
     async fn probe(&self) -> Result<(), (String, bool)> {
+        // An idempotent producer that hit a fatal error (e.g. fenced, or a sequence gap the
+        // broker refused) never publishes again; only a restart of the process helps.
+        if let Some((code, reason)) = self.producer.client().fatal_error() {
+            return Err((
+                format!(
+                    "the Kafka producer failed fatally ({code}): {reason}; restart the process"
+                ),
+                false,
+            ));
+        }
         let producer = self.producer.clone();
         let topics = self.topics.clone();
         let result = tokio::task::spawn_blocking(move || {
