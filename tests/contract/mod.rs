@@ -45,7 +45,7 @@
 //! the same transport state, a reader of the dead letters, and a unique suffix for group names (a
 //! broker keeps groups between tests). Kafka's fixture (`kafka::kafka_bus`) creates fresh topics
 //! on the dev stack's broker (`TICKLER_TEST_KAFKA_BROKERS`) and deletes them afterwards; what only
-//! Kafka does (partitioning, headers, shutdown, lag, health) is tested in `tests/kafka_adapter.rs`.
+//! Kafka does (partitioning, headers, shutdown, lag, health) is tested in `tests/kafka/`.
 //!
 //! The memory adapters run every suite except `outbox_order_tests!` (their claim does not hold
 //! back a key yet) and `scheduler_restart_tests!` (their jobs die with the process).
