@@ -1,31 +1,57 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs and starts what the tests need, then runs
-# them. Needs Rust (rustup) and Python 3 with venv; everything else is fetched from crates.io and
-# PyPI and cached under ~/.cache/tickler so a second run is fast.
+# them. Needs Rust (rustup), Python 3 with venv, Java 17+ with Maven, and (Dapr mode) Go; everything
+# else comes from crates.io, PyPI, Maven Central, the Go module proxy and Debian's packages, and
+# is cached under ~/.cache/tickler so a second run is fast.
 #
-#   unit, property and contract tests  (cargo test: memory + SQLite adapters, real SMTP server)
+#   unit, property and contract tests  (cargo test: memory, SQLite, PostgreSQL, Kafka adapters,
+#                                       real SMTP server)
 #   black-box REST API and flow tests  (cargo test: the app spawned on port 0)
 #   MCP suite with the official Python MCP client (tests/mcp/run.sh)
+#   web page in headless Chromium with playwright-core and axe-core (tests/browser/run.sh; needs
+#                                       Node.js 20+, installs Debian's chromium when missing)
+#   end-to-end: every role its own process on PostgreSQL + Kafka, steady state and faults
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tickler/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
+
+# Its own stack for the contract tests (never the developer's default one in /tmp/tickler-stack),
+# and a second, private one for the end-to-end tests (they stop and restart its services). Ports
+# are chosen free for both. Both are stopped and deleted however this script ends.
+export TICKLER_STACK_DIR="${TICKLER_TEST_STACK_DIR:-/tmp/tickler-test-stack}"
+export TICKLER_E2E_STACK_DIR="${TICKLER_E2E_STACK_DIR:-/tmp/tickler-e2e-stack}"
+cleanup() {
+    scripts/dev-stack down --purge >/dev/null 2>&1 || true
+    TICKLER_STACK_DIR="$TICKLER_E2E_STACK_DIR" scripts/dev-stack down --purge >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+step "services: PostgreSQL, Kafka, SMTP sink (scripts/dev-stack, in $TICKLER_STACK_DIR)"
+scripts/dev-stack up
+eval "$(scripts/dev-stack env)"
+export TICKLER_TEST_PG_URL="$TICKLER_STACK_PG_ADMIN_URL"
+export TICKLER_TEST_KAFKA_BROKERS="$TICKLER_KAFKA__BROKERS"
+# The tests build their own configuration; nothing of the stack's env may leak into the apps
+# they start.
+unset TICKLER_DATABASE_URL TICKLER_KAFKA__BROKERS TICKLER_SMTP__HOST TICKLER_SMTP__PORT \
+      TICKLER_SMTP__TLS TICKLER_AUTH__SECRET
+
 # Dependencies are shared through the cache, but Tickler itself is always rebuilt: cargo may judge
 # a crate built from another checkout at another path "fresh", and tests must run this tree's code.
 cargo clean --quiet -p tickler
 
-step() { printf '\n==> %s\n' "$*"; }
-
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --all-features --locked -- -D warnings
 
 step "build"
 cargo build --locked --bin tickler
 
-step "Rust tests (unit, property, contract, API on the memory adapters, flow)"
+step "Rust tests (unit, property, contract on every adapter, API on the memory adapters, flow)"
 cargo test --locked --no-fail-fast
 
 step "REST API suite again, on the SQLite adapters"
@@ -33,3 +59,9 @@ TICKLER_TEST_BACKEND=sqlite cargo test --locked --test api
 
 step "MCP suite (official Python client against the real binary)"
 TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/mcp/run.sh
+
+step "web page in headless Chromium (playwright-core, axe-core) against the real binary"
+TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/browser/run.sh
+
+# The end-to-end suite (cargo test --features e2e --test e2e) joins once the PostgreSQL and Kafka
+# adapters are wired into the composition root.

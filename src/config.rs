@@ -53,11 +53,28 @@ pub struct Config {
     pub dapr: DaprConfig,
     /// Topic names, the same on every transport.
     pub topics: TopicNames,
+    pub outbox: OutboxConfig,
     pub auth: AuthConfig,
     /// Without it, mails are written as `.eml` files under `<data_dir>/mail/`.
     pub smtp: Option<SmtpSettings>,
     pub log: LogConfig,
     pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Published events are kept this long (the web page's live feed replays from them), then
+    /// deleted by a clean-up job.
+    pub retention_hours: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            retention_hours: 24,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -325,6 +342,7 @@ impl Default for Config {
             kafka: None,
             dapr: DaprConfig::default(),
             topics: TopicNames::default(),
+            outbox: OutboxConfig::default(),
             auth: AuthConfig::default(),
             smtp: None,
             log: LogConfig {

@@ -286,6 +286,33 @@ async fn malformed_events_are_rejected_not_retried() {
         w.notification.handle(&bogus).await,
         Outcome::Reject(_)
     ));
+    // A type that is not part of the topic's contract is dead-lettered by every consumer, even
+    // with data that would parse.
+    let task = w.task_with_reminder_at("t", t0()).await;
+    let created = w
+        .events(Topic::TaskEvents)
+        .await
+        .into_iter()
+        .next()
+        .unwrap();
+    assert_eq!(created.subject, task.to_string());
+    let mut unknown = created.clone();
+    unknown.event_type = "task.archived".into();
+    for outcome in [
+        w.notification.handle(&unknown).await,
+        w.delivery.handle(&unknown).await,
+        w.recurring.handle(&unknown).await,
+    ] {
+        assert!(
+            matches!(outcome, Outcome::Reject(ref r) if r.contains("task.archived")),
+            "{outcome:?}"
+        );
+    }
+    // task-recurrence carries completions only.
+    assert!(matches!(
+        w.recurring.handle(&created).await,
+        Outcome::Reject(_)
+    ));
 }
 
 #[tokio::test]

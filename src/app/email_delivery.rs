@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::email_template;
-use crate::domain::event::{CloudEvent, REMINDER_DUE, ReminderDueData};
+use crate::domain::event::{CloudEvent, ReminderDueData, Topic, carries};
 use crate::domain::reminder::ReminderStatus;
 use crate::ports::error::chain;
 use crate::ports::{
@@ -131,7 +131,11 @@ impl EmailDelivery {
             metrics::EMAILS_FAILED.inc();
             return Ok(Outcome::Done);
         };
-        let email = email_template::render(&data, &to, &format!("<{}@tickler>", event.id));
+        // Derived from the reminder (which fires once), not from the event: a second mail for
+        // the same reminder, however it came about, carries the same Message-ID, so the mail
+        // store and the recipient's client can tell it is a duplicate.
+        let message_id = format!("<reminder-{}@tickler>", data.reminder_id.0);
+        let email = email_template::render(&data, &to, &message_id);
         match self.mailer.send(&email).await {
             Ok(()) => {
                 self.state
@@ -171,8 +175,8 @@ impl EmailDelivery {
 #[async_trait]
 impl EventHandler for EmailDelivery {
     async fn handle(&self, event: &CloudEvent) -> Outcome {
-        if event.event_type != REMINDER_DUE {
-            return Outcome::Done;
+        if !carries(Topic::TaskReminders, &event.event_type) {
+            return Outcome::Reject(format!("unknown event type {:?}", event.event_type));
         }
         let data: ReminderDueData = match event.data_as() {
             Ok(d) => d,

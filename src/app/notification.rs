@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::domain::ReminderId;
 use crate::domain::event::{
     CloudEvent, OutgoingEvent, REMINDER_DUE, ReminderDueData, TASK_DELETED, TaskEventData, Topic,
+    carries,
 };
 use crate::domain::reminder::{self, ReminderStatus};
 use crate::ports::error::chain;
@@ -171,6 +172,9 @@ fn repo_infra(e: crate::ports::RepoError) -> crate::ports::InfraError {
 #[async_trait]
 impl EventHandler for Notification {
     async fn handle(&self, event: &CloudEvent) -> Outcome {
+        if !carries(Topic::TaskEvents, &event.event_type) {
+            return Outcome::Reject(format!("unknown event type {:?}", event.event_type));
+        }
         if event.data_as::<TaskEventData>().is_err() {
             return Outcome::Reject(format!("{} is not a task event", event.event_type));
         }

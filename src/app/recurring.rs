@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::TaskId;
-use crate::domain::event::{CloudEvent, TASK_COMPLETED, TaskEventData};
+use crate::domain::event::{CloudEvent, TaskEventData, Topic, carries};
 use crate::domain::reminder::{PlannedReminder, Reminder};
 use crate::domain::task::{Recurrence, Task};
 use crate::ports::error::chain;
@@ -130,8 +130,8 @@ impl Recurring {
 #[async_trait]
 impl EventHandler for Recurring {
     async fn handle(&self, event: &CloudEvent) -> Outcome {
-        if event.event_type != TASK_COMPLETED {
-            return Outcome::Done;
+        if !carries(Topic::TaskRecurrence, &event.event_type) {
+            return Outcome::Reject(format!("unknown event type {:?}", event.event_type));
         }
         let data: TaskEventData = match event.data_as() {
             Ok(d) => d,

@@ -122,6 +122,47 @@ impl Relay {
     }
 }
 
+/// How often published records older than the retention are deleted, and how many per statement.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+const PURGE_STEP: usize = 1000;
+
+/// Keeps the outbox small: every [`PURGE_EVERY`], deletes published records older than
+/// `retention`, in steps, until `shutdown`. Several processes may run it on one database.
+pub async fn purge_published(
+    outbox: Arc<dyn Outbox>,
+    clock: Arc<dyn Clock>,
+    retention: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    loop {
+        // A retention reaching before the calendar's start keeps everything.
+        let before = clock
+            .now()
+            .checked_sub_signed(retention)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        loop {
+            match outbox.purge_published(before, PURGE_STEP).await {
+                Ok(n) if n as usize == PURGE_STEP && !*shutdown.borrow() => continue,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::debug!(purged = n, "old published events deleted");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %crate::ports::error::chain(&e), "outbox clean-up failed");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PURGE_EVERY) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

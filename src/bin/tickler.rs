@@ -2,7 +2,10 @@
 //!
 //!   tickler [--role all] [--listen 127.0.0.1:8080] [--data-dir ./tickler-data] [--config tickler.toml]
 //!   tickler token --sub alice --email alice@example.com
+//!   tickler login-link --sub alice --email alice@example.com   (one-time web sign-in URL)
 //!   tickler mcp --stdio            (token in TICKLER_TOKEN)
+//!   tickler migrate                (apply the database's pending migrations)
+//!   tickler --role R check-config  (load the configuration as start-up would; exit 1 naming the problem)
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,11 +51,28 @@ enum Command {
         #[arg(long, default_value_t = 30 * 24 * 3600)]
         ttl: u64,
     },
+    /// Print a one-time sign-in link for the web page (valid 15 minutes).
+    LoginLink {
+        #[arg(long)]
+        sub: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the server is reached (default: the listen address).
+        #[arg(long)]
+        base_url: Option<String>,
+    },
     /// Serve the MCP tools over stdio for a desktop agent; the user comes from TICKLER_TOKEN.
     Mcp {
         #[arg(long)]
         stdio: bool,
     },
+    /// Apply the database's pending migrations, then exit.
+    Migrate,
+    /// Load the configuration exactly as start-up does for --role, without connecting to
+    /// anything; exit non-zero naming the bad key or the missing setting.
+    CheckConfig,
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -102,6 +122,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::LoginLink {
+            sub,
+            email,
+            name,
+            base_url,
+        }) => {
+            let secret = bootstrap::signing_secret(&config)?;
+            let base = base_url.unwrap_or_else(|| tickler::adapters::web::base_url(config.listen));
+            println!(
+                "{}",
+                tickler::adapters::web::login_url(
+                    &secret,
+                    &base,
+                    &sub,
+                    email.as_deref(),
+                    name.as_deref()
+                )?
+            );
+            Ok(())
+        }
         Some(Command::Mcp { stdio }) => {
             if !stdio {
                 anyhow::bail!(
@@ -110,6 +150,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             tickler::telemetry::init(&config.log.level, config.log.json);
             bootstrap::serve_mcp_stdio(&config).await
+        }
+        Some(Command::Migrate) => {
+            tickler::telemetry::init(&config.log.level, config.log.json);
+            bootstrap::migrate(&config).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Some(Command::CheckConfig) => {
+            bootstrap::check(&config, cli.role)?;
+            println!("configuration ok for --role {}", cli.role);
+            Ok(())
         }
         None => {
             tickler::telemetry::init(&config.log.level, config.log.json);

@@ -41,6 +41,18 @@ pub const TASK_COMPLETED: &str = "task.completed";
 pub const TASK_DELETED: &str = "task.deleted";
 pub const REMINDER_DUE: &str = "reminder.due";
 
+/// The event types each topic carries. Anything else on a topic is not part of the contract: its
+/// consumers dead-letter it rather than guess.
+pub fn carries(topic: Topic, event_type: &str) -> bool {
+    match topic {
+        Topic::TaskEvents => {
+            [TASK_CREATED, TASK_UPDATED, TASK_COMPLETED, TASK_DELETED].contains(&event_type)
+        }
+        Topic::TaskReminders => event_type == REMINDER_DUE,
+        Topic::TaskRecurrence => event_type == TASK_COMPLETED,
+    }
+}
+
 /// A CloudEvents 1.0 envelope (structured mode). `id` is the idempotency key of every consumer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloudEvent {

@@ -22,6 +22,7 @@ pub mod labels;
 pub mod me;
 pub mod openapi;
 pub mod problem;
+pub mod recurrence;
 pub mod reminders;
 pub mod tasks;
 pub mod views;
@@ -107,13 +108,24 @@ pub fn router(state: HttpState) -> Router {
                 .delete(labels::delete_tag),
         )
         .route("/me", get(me::get_me).patch(me::update_me))
+        .route("/recurrence/preview", get(recurrence::preview_recurrence))
         // Only on the routes above (it acts on POST alone).
         .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
         .route("/openapi.json", get(openapi::openapi_json))
         .method_not_allowed_fallback(method_not_allowed);
 
-    Router::new()
-        .nest("/api/v1", api)
+    layered(Router::new().nest("/api/v1", api), limit, state)
+}
+
+/// Only `/healthz`, `/readyz` and `/metrics`: the HTTP surface of the roles that serve no API.
+pub fn ops_router(state: HttpState) -> Router {
+    let limit = state.body_limit;
+    layered(Router::new(), limit, Arc::new(state))
+}
+
+/// The probes, fallbacks and the layers every route shares (limits, panics, request ids, traces).
+fn layered(routes: Router<AppState>, limit: usize, state: AppState) -> Router {
+    routes
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -1,8 +1,24 @@
 //! The composition root: the only place that knows which adapters exist. It reads the
 //! configuration, builds adapters, wires the roles to their ports and runs them until shutdown.
+//!
+//! Which adapters a process gets:
+//!
+//! | | embedded (`--role all`) | Kafka-direct | Dapr (`USE_DAPR=true`) |
+//! |---|---|---|---|
+//! | tasks, labels, users, outbox | SQLite | PostgreSQL | PostgreSQL |
+//! | events | in-process bus | Kafka | daprd pub/sub |
+//! | state, jobs | SQLite | PostgreSQL | daprd state and Jobs APIs |
+//!
+//! Shutdown (SIGTERM) runs in dependency order: the HTTP listener drains; consumers finish the
+//! message in hand and commit it; the job runner stops; the relay makes a last pass over the
+//! outbox (so what the finished work recorded is published); the producer flushes; the database
+//! closes.
+
+mod database;
+mod secrets;
+mod transport;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,10 +26,13 @@ use anyhow::{Context, bail};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use database::Database;
+pub use secrets::signing_secret;
+pub use transport::Bus;
+
 use crate::adapters::http::{self, HttpState};
-use crate::adapters::mcp;
-use crate::adapters::memory::{MemoryBus, SystemClock};
-use crate::adapters::sqlite::SqliteStore;
+use crate::adapters::memory::SystemClock;
+use crate::adapters::{mcp, web};
 use crate::app::Services;
 use crate::app::email_delivery::EmailDelivery;
 use crate::app::notification::Notification;
@@ -22,7 +41,7 @@ use crate::app::relay::Relay;
 use crate::auth::Auth;
 use crate::config::{Config, Transport};
 use crate::domain::event::Topic;
-use crate::ports::{Clock, EventIntake, EventPublisher, HealthCheck, Mailer, Scheduler};
+use crate::ports::{Clock, HealthCheck, Mailer, Outbox};
 
 /// Which service this process runs (`--role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -66,22 +85,28 @@ pub struct Running {
     stop_background: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     background: Vec<JoinHandle<()>>,
-    store: SqliteStore,
+    relay: JoinHandle<()>,
+    bus: Bus,
+    database: Database,
     grace: Duration,
 }
 
 impl Running {
-    /// Stops accepting requests, lets in-flight ones finish, makes the relay's last pass, and
+    /// Stops accepting requests, lets in-flight work finish, makes the relay's last pass, and
     /// returns once everything has stopped or the grace period is over.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let all = async {
             let _ = self.server.await;
+            self.bus.stop_consuming().await;
             let _ = self.stop_background.send(true);
             for h in self.background {
                 let _ = h.await;
             }
-            self.store.close().await;
+            // The relay saw the signal too; it returns after its last pass.
+            let _ = self.relay.await;
+            self.bus.close().await;
+            self.database.close().await;
         };
         if tokio::time::timeout(self.grace, all).await.is_err() {
             tracing::warn!("shutdown grace period elapsed; exiting with work in flight");
@@ -96,64 +121,12 @@ impl Running {
     }
 }
 
-/// The signing secret: configured, or (embedded default only) generated once and kept in the
-/// data directory so tokens survive restarts.
-pub fn signing_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
-    if let Some(s) = &config.auth.secret {
-        return Ok(s.expose().as_bytes().to_vec());
-    }
-    if config.transport() != Transport::Embedded {
-        bail!(
-            "auth.secret is not set: set TICKLER_AUTH__SECRET or BETTER_AUTH_SECRET (a shared secret is required outside the embedded default)"
-        );
-    }
-    load_or_create_secret(&config.data_dir.join("secret"))
-}
-
-fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
-    use std::io::Write;
-    if let Ok(s) = std::fs::read_to_string(path) {
-        return Ok(s.trim().as_bytes().to_vec());
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let secret: String = (0..32)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect();
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    match opts.open(path) {
-        Ok(mut f) => {
-            f.write_all(secret.as_bytes())
-                .with_context(|| format!("writing {}", path.display()))?;
-            Ok(secret.into_bytes())
-        }
-        // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(path)?.trim().as_bytes().to_vec())
-        }
-        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
-    }
-}
-
-/// The database-backed ports, opened once per process.
-pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    SqliteStore::open(&config.database_url())
-        .await
-        .with_context(|| format!("opening database {}", config.database_url()))
-}
-
-pub fn services(store: &SqliteStore, clock: Arc<dyn Clock>) -> Services {
+pub fn services(db: &Database, clock: Arc<dyn Clock>) -> Services {
     Services {
-        tasks: Arc::new(store.tasks()),
-        labels: Arc::new(store.labels()),
-        users: Arc::new(store.users()),
-        state: Arc::new(store.state()),
+        tasks: db.tasks(),
+        labels: db.labels(),
+        users: db.users(),
+        state: db.state(),
         clock,
     }
 }
@@ -185,8 +158,9 @@ fn smtp_config(
     Ok(c)
 }
 
-/// Builds and starts every part `role` needs, and binds the HTTP listener.
-pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
+/// Whether `role` can run with this configuration, without connecting to anything: what
+/// `tickler check-config` reports and what start-up checks first.
+pub fn check(config: &Config, role: Role) -> anyhow::Result<()> {
     match config.transport() {
         Transport::Embedded if role != Role::All => bail!(
             "--role {role} needs a broker shared with the other roles: set TICKLER_KAFKA__BROKERS (Kafka-direct) or USE_DAPR=true; only --role all runs on the embedded default"
@@ -199,23 +173,34 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
             "Dapr adapters are not part of this build yet; unset USE_DAPR to run the embedded default"
         ),
     }
-    let auth = Arc::new(Auth::new(&signing_secret(config)?));
+    if config.uses_postgres() {
+        bail!("PostgreSQL adapters are not part of this build yet; use a sqlite: database_url");
+    }
+    signing_secret(config)?;
+    if role.runs(Role::EmailDelivery) {
+        mailer(config)?;
+    }
+    Ok(())
+}
+
+/// Builds and starts every part `role` needs, and binds the HTTP listener.
+pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
+    check(config, role)?;
+    let secret = signing_secret(config)?;
+    let auth = Arc::new(Auth::new(&secret));
     let (stop_background, background_rx) = watch::channel(false);
     // The scheduler stops with the other background work, after the HTTP server has drained.
-    let store = open_store(config)
-        .await?
-        .with_shutdown(background_rx.clone());
+    let database = Database::open(config, background_rx.clone()).await?;
+    let bus = Bus::connect(config).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let bus = Arc::new(MemoryBus::new());
-    let intake: Arc<dyn EventIntake> = bus.clone();
-    let publisher: Arc<dyn EventPublisher> = bus.clone();
-    let services = services(&store, clock.clone());
-    let outbox: Arc<dyn crate::ports::Outbox> = Arc::new(store.outbox());
-    let (shutdown, shutdown_rx) = watch::channel(false);
+    let services = services(&database, clock.clone());
+    let outbox: Arc<dyn Outbox> = database.outbox();
+    let intake = bus.intake();
+    let groups = transport::groups(config);
     let mut background = Vec::new();
 
     if role.runs(Role::Notification) {
-        let scheduler = Arc::new(store.scheduler());
+        let scheduler = database.scheduler();
         let notification = Arc::new(Notification::new(
             services.tasks.clone(),
             services.users.clone(),
@@ -223,7 +208,11 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
             clock.clone(),
         ));
         intake
-            .subscribe(Topic::TaskEvents, "notification", notification.clone())
+            .subscribe(
+                Topic::TaskEvents,
+                &groups.notification,
+                notification.clone(),
+            )
             .await?;
         scheduler.start(notification.clone()).await?;
         let scheduled = notification
@@ -240,7 +229,7 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
             clock.clone(),
         ));
         intake
-            .subscribe(Topic::TaskReminders, "email-delivery", delivery)
+            .subscribe(Topic::TaskReminders, &groups.email_delivery, delivery)
             .await?;
     }
     if role.runs(Role::Recurring) {
@@ -250,34 +239,47 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
             clock.clone(),
         ));
         intake
-            .subscribe(Topic::TaskRecurrence, "recurring", recurring)
+            .subscribe(Topic::TaskRecurrence, &groups.recurring, recurring)
             .await?;
     }
-    if role.runs(Role::Backend) {
-        // Subscribers are registered first, so nothing the relay publishes finds nobody home.
-        let relay = Relay::new(outbox.clone(), publisher.clone(), clock.clone());
-        background.push(tokio::spawn(relay.run(background_rx.clone())));
-    }
+    // Every role records events (task writes, reminder.due, delivery outcomes, next
+    // occurrences), and each relays its own: subscribers are registered first, so nothing the
+    // relay publishes finds nobody home.
+    let relay = Relay::new(outbox.clone(), bus.publisher(), clock.clone());
+    let relay = tokio::spawn(relay.run(background_rx.clone()));
+    background.push(tokio::spawn(crate::app::relay::purge_published(
+        outbox.clone(),
+        clock.clone(),
+        Duration::from_secs(config.outbox.retention_hours * 3600),
+        background_rx.clone(),
+    )));
 
-    let health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(store.clone()), bus.clone()];
-    let app = http::router(HttpState {
+    let health: Vec<Arc<dyn HealthCheck>> = vec![database.health(), bus.health()];
+    let state = HttpState {
         services: services.clone(),
         auth: auth.clone(),
         health,
-        outbox: Some(outbox),
+        outbox: Some(outbox.clone()),
         body_limit: config.http.body_limit,
-    });
-    // The MCP tools (streamable HTTP at /mcp) belong to the backend role, like the REST API.
+    };
+    // Created before the routers: the web page's event streams end when it turns true, so they
+    // do not hold up the graceful shutdown.
+    let (shutdown, mut rx) = watch::channel(false);
+    // The REST API, the MCP tools (streamable HTTP at /mcp) and the web page (/) belong to the
+    // backend role; the others serve their probes and metrics only.
     let app = if role.runs(Role::Backend) {
-        app.merge(mcp::router(services.clone(), auth.clone()))
+        let page = web::WebState::new(services.clone(), auth.clone(), &secret, outbox.clone())
+            .with_shutdown(rx.clone());
+        http::router(state)
+            .merge(mcp::router(services.clone(), auth.clone()))
+            .merge(web::router(page))
     } else {
-        app
+        http::ops_router(state)
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
-    let mut rx = shutdown_rx.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -286,15 +288,25 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
             .await
     });
     tracing::info!(%address, %role, "tickler started");
+    if role == Role::All {
+        println!("{}", web::startup_login_line(&secret, address));
+    }
     Ok(Running {
         address,
         shutdown,
         stop_background,
         server,
         background,
-        store,
+        relay,
+        bus,
+        database,
         grace: Duration::from_secs(config.http.shutdown_grace_secs),
     })
+}
+
+/// `tickler migrate`: applies the database's pending migrations.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    Database::migrate(config).await
 }
 
 /// `tickler mcp --stdio`: the MCP tools for one user over stdin/stdout. Writes land in the shared
@@ -306,9 +318,10 @@ pub async fn serve_mcp_stdio(config: &Config) -> anyhow::Result<()> {
     let actor = auth
         .verify(token.trim())
         .map_err(|e| anyhow::anyhow!("TICKLER_TOKEN: {e}"))?;
-    let store = open_store(config).await?;
-    let services = services(&store, Arc::new(SystemClock));
+    let (_keep, rx) = watch::channel(false);
+    let database = Database::open(config, rx).await?;
+    let services = services(&database, Arc::new(SystemClock));
     let served = mcp::serve_stdio(services, actor).await;
-    store.close().await;
+    database.close().await;
     served
 }

@@ -1,0 +1,250 @@
+//! The scenario's work, through the public REST API as users would do it, and the checks of
+//! what came out: mails at the SMTP sink, next occurrences in the database.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use super::cluster::SECRET;
+use super::stack::{Mail, SmtpSink};
+
+pub struct User {
+    pub email: String,
+    pub token: String,
+}
+
+pub fn users(n: usize, scenario: &str) -> Vec<User> {
+    let auth = tickler::auth::Auth::new(SECRET.as_bytes());
+    (0..n)
+        .map(|i| {
+            let sub = format!("{scenario}-user{i}");
+            let email = format!("user{i}@{}.e2e.test", scenario.replace('_', "-"));
+            User {
+                token: auth.mint(&sub, Some(&email), Some(&format!("User {i}")), 3600),
+                email,
+            }
+        })
+        .collect()
+}
+
+/// What the scenario expects: one mail per reminder (by its Message-ID, to its owner), and the
+/// number of next occurrences.
+#[derive(Default)]
+pub struct Expected {
+    pub mails: BTreeMap<String, String>,
+    pub occurrences: usize,
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+async fn post(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> Value {
+    // A write that meets a restarting database is retried with the same Idempotency-Key, as a
+    // careful client would; the server answers the retry with the first result.
+    let key = uuid::Uuid::new_v4().to_string();
+    for attempt in 0.. {
+        let r = client
+            .post(url)
+            .bearer_auth(token)
+            .header("Idempotency-Key", &key)
+            .json(body)
+            .send()
+            .await;
+        match r {
+            Ok(r) if r.status().is_success() => return r.json().await.expect("JSON answer"),
+            Ok(r) if r.status().is_server_error() && attempt < 50 => {}
+            Err(_) if attempt < 50 => {}
+            Ok(r) => panic!(
+                "POST {url}: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            ),
+            Err(e) => panic!("POST {url}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    unreachable!()
+}
+
+/// `n` tasks spread over `users`, each with one reminder at an instant evenly spread over
+/// `[from, to]`, created by 16 concurrent clients.
+pub async fn reminder_tasks(
+    api: &str,
+    users: &[User],
+    n: usize,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    expected: &mut Expected,
+) {
+    let client = reqwest::Client::new();
+    let span = (to - from).num_milliseconds().max(1);
+    let created: Vec<(String, Value)> = futures::stream::iter(0..n)
+        .map(|i| {
+            let client = client.clone();
+            let user = &users[i % users.len()];
+            let at = from + chrono::Duration::milliseconds(span * i as i64 / n.max(1) as i64);
+            let url = format!("{api}/tasks");
+            async move {
+                let body = json!({
+                    "title": format!("Reminder task {i}"),
+                    "due_date": iso(at + chrono::Duration::hours(1)),
+                    "reminders": [{"remind_at": iso(at)}],
+                });
+                (
+                    user.email.clone(),
+                    post(&client, &url, &user.token, &body).await,
+                )
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for (email, task) in created {
+        let rid = task["reminders"][0]["id"].as_i64().expect("reminder id");
+        expected
+            .mails
+            .insert(format!("<reminder-{rid}@tickler>"), email);
+    }
+}
+
+/// `n` daily tasks without reminders, each completed once created: `n` next occurrences.
+pub async fn completed_recurring_tasks(
+    api: &str,
+    users: &[User],
+    n: usize,
+    expected: &mut Expected,
+) {
+    let client = reqwest::Client::new();
+    let tomorrow = Utc::now() + chrono::Duration::days(1);
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let client = client.clone();
+            let user = &users[i % users.len()];
+            let api = api.to_owned();
+            async move {
+                let body = json!({
+                    "title": format!("Daily task {i}"),
+                    "due_date": iso(tomorrow),
+                    "recurrence_rule": "daily",
+                    "reminders": [],
+                });
+                let task = post(&client, &format!("{api}/tasks"), &user.token, &body).await;
+                let id = task["id"].as_i64().expect("task id");
+                post(
+                    &client,
+                    &format!("{api}/tasks/{id}/complete"),
+                    &user.token,
+                    &json!({}),
+                )
+                .await;
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    expected.occurrences += n;
+}
+
+/// Next occurrences in the scenario database: (rows, distinct predecessors).
+pub async fn occurrences(db_url: &str) -> Option<(i64, i64)> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(db_url).await.ok()?;
+    sqlx::query_as(
+        "SELECT COUNT(*), COUNT(DISTINCT previous_task_id) FROM tasks WHERE previous_task_id IS NOT NULL",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .ok()
+}
+
+pub struct Outcome {
+    pub mails: Vec<Mail>,
+    pub occurrences: (i64, i64),
+}
+
+/// Waits until everything expected has arrived (or `within` passed), then `settle` longer so
+/// that a late duplicate would be seen too.
+pub async fn wait_for(
+    sink: &SmtpSink,
+    db_url: &str,
+    expected: &Expected,
+    within: Duration,
+    settle: Duration,
+) -> Outcome {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let mails = sink.mails().len();
+        let occ = occurrences(db_url).await.unwrap_or((0, 0));
+        let done = mails >= expected.mails.len() && occ.0 as usize >= expected.occurrences;
+        if done || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(settle).await;
+    Outcome {
+        mails: sink.mails(),
+        occurrences: occurrences(db_url).await.unwrap_or((0, 0)),
+    }
+}
+
+/// Every expected reminder mailed exactly once, to its owner, and nothing else; every next
+/// occurrence created exactly once. Panics with a summary of what differs.
+pub fn verify(outcome: &Outcome, expected: &Expected) {
+    let mut seen: BTreeMap<&str, Vec<&Mail>> = BTreeMap::new();
+    for m in &outcome.mails {
+        seen.entry(m.message_id.as_str()).or_default().push(m);
+    }
+    let missing: Vec<&String> = expected
+        .mails
+        .keys()
+        .filter(|id| !seen.contains_key(id.as_str()))
+        .collect();
+    let unexpected: BTreeSet<&str> = seen
+        .keys()
+        .copied()
+        .filter(|id| !expected.mails.contains_key(*id))
+        .collect();
+    let duplicated: Vec<(&str, usize)> = seen
+        .iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(k, v)| (*k, v.len()))
+        .collect();
+    let misaddressed: Vec<(&str, &str)> = seen
+        .iter()
+        .filter_map(|(id, v)| {
+            let owner = expected.mails.get(*id)?;
+            v.iter()
+                .find(|m| !m.to.contains(owner.as_str()))
+                .map(|m| (*id, m.to.as_str()))
+        })
+        .collect();
+    let (rows, distinct) = outcome.occurrences;
+    let ok = missing.is_empty()
+        && unexpected.is_empty()
+        && duplicated.is_empty()
+        && misaddressed.is_empty()
+        && outcome.mails.len() == expected.mails.len()
+        && rows as usize == expected.occurrences
+        && distinct == rows;
+    assert!(
+        ok,
+        "mails: {} received for {} reminders; {} missing (e.g. {:?}); {} unexpected; {} duplicated \
+         (e.g. {:?}); {} misaddressed (e.g. {:?}); occurrences: {rows} rows for {distinct} \
+         predecessors, {} expected",
+        outcome.mails.len(),
+        expected.mails.len(),
+        missing.len(),
+        missing.iter().take(3).collect::<Vec<_>>(),
+        unexpected.len(),
+        duplicated.len(),
+        duplicated.iter().take(3).collect::<Vec<_>>(),
+        misaddressed.len(),
+        misaddressed.iter().take(3).collect::<Vec<_>>(),
+        expected.occurrences,
+    );
+}
