@@ -14,10 +14,11 @@
 //! intake.subscribe(Topic::TaskEvents, &kafka_config.groups.notification, handler).await?;
 //! health_checks.push(kafka.health());         // "transport" in /readyz
 //! // … on SIGTERM:
-//! stop_tx.send(true)?;                        // (or let `shutdown` request it)
+//! stop_tx.send(true)?;                        // consumers stop taking messages
+//! kafka.stop_consuming().await;               // … finish the one in hand, commit, leave
 //! relay_task.await?;                          // the relay's last publishes still go out
-//! kafka.shutdown().await;                     // consumers finish the message in hand,
-//!                                             // commit, leave their groups; producer flushed
+//! kafka.close().await;                        // producer flushed
+//! // (`kafka.shutdown()` is stop_consuming + close, for a process without a relay)
 //! ```
 //!
 //! # Wire format (interoperable with daprd's `pubsub.kafka`, dapr-kafka-verified.md §9)
@@ -220,16 +221,26 @@ impl KafkaTransport {
     }
 
     /// Stops every consumer (each finishes and commits the message in hand, then leaves its
-    /// group), waits until they are closed, then flushes publishes still in flight. Requests
-    /// the stop itself, so it also works before the process's shutdown signal.
-    pub async fn shutdown(&self) {
+    /// group) and waits until they are closed. Requests the stop itself, so it also works before
+    /// the process's shutdown signal. The producer keeps working (the relay's last pass).
+    pub async fn stop_consuming(&self) {
         self.stop.requested.store(true, Ordering::SeqCst);
         self.intake.closed().await;
+    }
+
+    /// Waits (up to 5 s) for publishes still in flight; after the relay's last pass.
+    pub async fn close(&self) {
         let producer = self.producer.clone();
         let flushed = tokio::task::spawn_blocking(move || producer.flush(FLUSH_TIMEOUT)).await;
         if let Ok(Err(e)) = flushed {
             tracing::warn!(error = %e, "unacknowledged Kafka publishes at shutdown; the outbox sends them again");
         }
+    }
+
+    /// `stop_consuming`, then `close`.
+    pub async fn shutdown(&self) {
+        self.stop_consuming().await;
+        self.close().await;
     }
 }
 
