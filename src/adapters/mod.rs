@@ -2,6 +2,7 @@
 
 pub mod http;
 pub mod jobs_runner;
+pub mod kafka;
 pub mod mail;
 pub mod mcp;
 pub mod memory;
