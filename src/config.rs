@@ -400,8 +400,14 @@ impl Config {
             .merge(Env::raw().only(&["USE_DAPR"]).map(|_| "use_dapr".into()))
             // The standard Dapr environment, as `dapr run` and the sidecar injector set it.
             .merge(dapr_env())
-            // TICKLER_TOKEN is `tickler mcp --stdio`'s credential, not configuration.
-            .merge(Env::prefixed("TICKLER_").ignore(&["token"]).split("__"))
+            // TICKLER_TOKEN is `tickler mcp --stdio`'s credential, and the project's tooling has
+            // variables of its own (the dev stack's TICKLER_STACK_*, the tests' TICKLER_TEST_*,
+            // TICKLER_E2E_*, TICKLER_BIN, TICKLER_CACHE_DIR): none of them is configuration.
+            .merge(
+                Env::prefixed("TICKLER_")
+                    .filter(|k| !is_tooling_variable(k.as_str()))
+                    .split("__"),
+            )
     }
 
     fn validate(&self) -> Result<(), Box<figment::Error>> {
@@ -551,6 +557,15 @@ impl Config {
     }
 }
 
+/// `TICKLER_*` variables (prefix removed, lower-cased) that belong to tools, not to Tickler.
+fn is_tooling_variable(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["token", "bin", "cache_dir"].contains(&key.as_str())
+        || ["stack_", "test_", "e2e_"]
+            .iter()
+            .any(|p| key.starts_with(p))
+}
+
 fn valid_topic_name(n: &str) -> bool {
     (1..=200).contains(&n.len())
         && n.bytes()
@@ -642,6 +657,23 @@ mod tests {
             jail.set_env("TICKLER_AUTH__SECRET", "short");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("auth.secret"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn tooling_variables_are_not_configuration() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TICKLER_STACK_DIR", "/tmp/x");
+            jail.set_env("TICKLER_TEST_PG_URL", "postgres://x");
+            jail.set_env("TICKLER_E2E_STACK_DIR", "/tmp/y");
+            jail.set_env("TICKLER_BIN", "/bin/tickler");
+            Config::load(None).map_err(|e| e.to_string())?;
+            jail.set_env("TICKLER_STACKS", "1");
+            assert!(
+                Config::load(None).is_err(),
+                "only the exact prefixes are tooling"
+            );
             Ok(())
         });
     }
