@@ -63,6 +63,7 @@
 #![allow(dead_code, unused_macros)]
 
 pub mod adapters;
+pub mod dapr;
 pub mod labels;
 pub mod outbox;
 pub mod reminders;
