@@ -446,6 +446,37 @@ pub async fn create_kafka_topics(topics: &TopicNames, partitions: i32) {
             panic!("cannot create topic {name}: {e}");
         }
     }
+    // A sidecar that fetches metadata before the partitions have leaders publishes to the wrong
+    // broker ("not the leader for some partition") until its metadata refreshes.
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let probe: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &stack.kafka)
+        .create()
+        .expect("Kafka metadata client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for name in &names {
+        loop {
+            let ready = probe
+                .fetch_metadata(Some(name), Duration::from_secs(5))
+                .ok()
+                .is_some_and(|m| {
+                    m.topics().iter().any(|t| {
+                        t.name() == name
+                            && t.error().is_none()
+                            && t.partitions().len() == partitions as usize
+                            && t.partitions().iter().all(|p| p.leader() >= 0)
+                    })
+                });
+            if ready {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "topic {name} has no leaders after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// A sidecar plus the test app it calls back, stopped together (for scheduler fixtures).
