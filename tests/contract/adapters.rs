@@ -176,3 +176,18 @@ pub fn dapr_scheduler(dir: PathBuf) -> BoxFut<SchedulerFixture> {
         }
     })
 }
+
+pub async fn memory_dead_letters() -> super::dead_letters::DeadLettersFixture {
+    super::dead_letters::DeadLettersFixture {
+        store: Arc::new(tickler::adapters::memory::MemoryDeadLetters::new()),
+        guard: Box::new(()),
+    }
+}
+
+pub async fn sqlite_dead_letters() -> super::dead_letters::DeadLettersFixture {
+    let (dir, store) = sqlite_temp().await;
+    super::dead_letters::DeadLettersFixture {
+        store: Arc::new(store.dead_letters()),
+        guard: Box::new((store, dir)),
+    }
+}

@@ -16,6 +16,7 @@
 //! | `outbox`       | `Stores`            | `outbox_tests!`, `outbox_order_tests!` | `contract_outbox.rs`       |
 //! | `state`        | `StateFixture`      | `state_store_tests!`              | `contract_state_store.rs`       |
 //! | `scheduler`    | a `SchedulerFactory`| `scheduler_tests!`, and `scheduler_restart_tests!` for adapters that persist jobs | `contract_scheduler.rs` |
+//! | `dead_letters` | `DeadLettersFixture`| `dead_letters_tests!`             | `contract_dead_letters.rs`      |
 //!
 //! # Adding an adapter
 //!
@@ -38,6 +39,9 @@
 //! 4. An adapter that leases jobs should use a lease of about a second in its test factory (the
 //!    SQLite one does): a job wrongly kept after `Done` or `Reject` is only visible when it fires
 //!    again, and the scheduler cases watch for 1.5 s.
+//!
+//! The Dapr adapters (`dapr.rs`: real daprd sidecars on the dev stack) run the state suite on
+//! PostgreSQL v2 and on daprd's in-memory store, and both scheduler suites on the Jobs API.
 //!
 //! The memory adapters run every suite except `outbox_order_tests!` (their claim does not hold
 //! back a key yet) and `scheduler_restart_tests!` (their jobs die with the process).
@@ -64,6 +68,7 @@
 
 pub mod adapters;
 pub mod dapr;
+pub mod dead_letters;
 pub mod labels;
 pub mod outbox;
 pub mod reminders;
