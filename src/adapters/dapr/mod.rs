@@ -29,8 +29,10 @@
 //! that listener answers.
 //!
 //! Behaviour of daprd 1.18.3 these adapters rely on (observed on this machine, see
-//! `../shared/reference/dapr-verified.md` and the module docs): deliveries are re-serialised
-//! CloudEvents with extra attributes; Redis acknowledges failed deliveries (retries come only
+//! `../shared/reference/dapr-verified.md` and the module docs): a raw-payload publish reaches
+//! subscribers byte for byte, while events other publishers sent through daprd arrive
+//! re-serialised with extra attributes (so deliveries are parsed, never compared); Redis
+//! delivers with 10 concurrent workers unless told otherwise, and acknowledges failed deliveries (retries come only
 //! from resiliency, and dead-letter topics keep what still fails); PostgreSQL v2 reports a
 //! first-write conflict as a 500; the Scheduler keeps a job that was replaced while its old
 //! firing ran, and fires jobs that fell due while no sidecar was connected.

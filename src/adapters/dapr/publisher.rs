@@ -1,8 +1,17 @@
 //! `EventPublisher` through the sidecar: `POST /v1.0/publish/{pubsub}/{topic}` with the outbox's
-//! exact CloudEvent bytes as `application/cloudevents+json`, the task id as
-//! `metadata.partitionKey` (the Kafka record key, so one task's events share a partition), and
-//! the event's `traceparent` as the HTTP header: daprd replaces a CloudEvent's own `traceparent`
-//! attribute with the request's trace context, so the header is what carries it through.
+//! exact CloudEvent bytes, the task id as `metadata.partitionKey` (the Kafka record key, so one
+//! task's events share a partition) and `metadata.rawPayload=true`.
+//!
+//! Raw payload, because without it daprd rebuilds the CloudEvent before writing it: keys sorted,
+//! `<>&` escaped, `pubsubname`/`topic`/`traceid`/`tracestate` added and our `traceparent`
+//! replaced by the request's trace context (../shared/reference/dapr-kafka-verified.md §2). With
+//! it the broker holds exactly the bytes a Kafka-direct producer writes, so Dapr and
+//! Kafka-direct roles read identical records during a mixed roll-out, the trace context travels
+//! inside the event, and a dead letter keeps the bytes that were published. Subscribers (with
+//! ordinary, non-raw subscriptions) still receive the CloudEvent as such (verified on Kafka and
+//! Redis, daprd 1.18.3). Bytes that are not a CloudEvent are carried too, and end in the
+//! dead-letter topic rather than being refused at publish. The event's `traceparent` is also
+//! sent as the HTTP header, for daprd's own spans.
 
 use std::collections::HashMap;
 
@@ -58,7 +67,10 @@ impl EventPublisher for DaprPublisher {
                 Method::POST,
                 &format!("/v1.0/publish/{}/{}", segment(&self.pubsub), segment(name)),
             )
-            .query(&[("metadata.partitionKey", key)])
+            .query(&[
+                ("metadata.partitionKey", key),
+                ("metadata.rawPayload", "true"),
+            ])
             .header(CONTENT_TYPE, "application/cloudevents+json")
             .body(payload.to_vec());
         if let Some(tp) = serde_json::from_slice::<Trace>(payload)
