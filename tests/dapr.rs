@@ -655,8 +655,55 @@ mod jobs {
         tokio::time::timeout(within, rx.recv()).await.ok().flatten()
     }
 
+    /// The job cases run one at a time: one of them restarts the stack's Scheduler.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    fn dev_stack(action: &str) {
+        let status = std::process::Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/dev-stack"))
+            .args([action, "dapr"])
+            .status()
+            .expect("run scripts/dev-stack");
+        assert!(status.success(), "scripts/dev-stack {action} dapr failed");
+    }
+
+    #[tokio::test]
+    async fn a_job_due_while_the_scheduler_was_down_fires_once_after_it_restarts() {
+        let _one = ONE_AT_A_TIME.lock().await;
+        let (dapr, mut spec, port, _server, mut rx) = app().await;
+        spec.app_port = Some(port);
+        let mut sidecar = Sidecar::start(spec);
+        sidecar.wait(true).await;
+        let due = Utc::now() + chrono::Duration::seconds(2);
+        dapr.scheduler()
+            .schedule(Job {
+                name: "reminder-3".into(),
+                due_at: due,
+                payload: Vec::new(),
+            })
+            .await
+            .unwrap();
+        dev_stack("stop");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(fired(&mut rx, Duration::ZERO).await.is_none());
+        let restarted = Utc::now();
+        dev_stack("start");
+        let job = fired(&mut rx, Duration::from_secs(30))
+            .await
+            .expect("the job fires once the Scheduler is back");
+        assert_eq!(job.name, "reminder-3");
+        assert!(Utc::now() > restarted);
+        assert!(
+            fired(&mut rx, Duration::from_secs(3)).await.is_none(),
+            "fired once"
+        );
+        // The sidecar reconnected by itself.
+        sidecar.wait(true).await;
+    }
+
     #[tokio::test]
     async fn a_job_due_while_the_sidecar_was_down_fires_once_after_it_restarts() {
+        let _one = ONE_AT_A_TIME.lock().await;
         let (dapr, mut spec, port, _server, mut rx) = app().await;
         spec.app_port = Some(port);
         let mut sidecar = Sidecar::start(spec);
@@ -690,6 +737,7 @@ mod jobs {
 
     #[tokio::test]
     async fn a_job_due_while_the_app_was_down_fires_once_it_is_back() {
+        let _one = ONE_AT_A_TIME.lock().await;
         let (dapr, mut spec, port, server, mut rx) = app().await;
         spec.app_port = Some(port);
         let mut sidecar = Sidecar::start(spec);
