@@ -596,8 +596,10 @@ mod secrets {
         let denied = store.get("other").await.unwrap_err();
         assert!(!denied.transient, "{denied:?}");
 
-        let mut config = Config::default();
-        config.use_dapr = true;
+        let mut config = Config {
+            use_dapr: true,
+            ..Config::default()
+        };
         resolve_secrets(&mut config, store.as_ref()).await.unwrap();
         assert_eq!(
             config.auth.secret.unwrap().expose(),
