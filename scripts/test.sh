@@ -8,6 +8,8 @@
 #                                       real SMTP server)
 #   black-box REST API and flow tests  (cargo test: the app spawned on port 0)
 #   MCP suite with the official Python MCP client (tests/mcp/run.sh)
+#   web page in headless Chromium with playwright-core and axe-core (tests/browser/run.sh; needs
+#                                       Node.js 20+, installs Debian's chromium when missing)
 #   end-to-end: every role its own process on PostgreSQL + Kafka, steady state and faults
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +61,9 @@ TICKLER_TEST_BACKEND=sqlite cargo test --locked --test api
 
 step "MCP suite (official Python client against the real binary)"
 TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/mcp/run.sh
+
+step "web page in headless Chromium (playwright-core, axe-core) against the real binary"
+TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/browser/run.sh
 
 # The end-to-end suite (cargo test --features e2e --test e2e) joins once the PostgreSQL and Kafka
 # adapters are wired into the composition root.

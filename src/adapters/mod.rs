@@ -6,3 +6,4 @@ pub mod mail;
 pub mod mcp;
 pub mod memory;
 pub mod sqlite;
+pub mod web;

@@ -2,6 +2,7 @@
 //!
 //!   tickler [--role all] [--listen 127.0.0.1:8080] [--data-dir ./tickler-data] [--config tickler.toml]
 //!   tickler token --sub alice --email alice@example.com
+//!   tickler login-link --sub alice --email alice@example.com   (one-time web sign-in URL)
 //!   tickler mcp --stdio            (token in TICKLER_TOKEN)
 //!   tickler migrate                (apply the database's pending migrations)
 //!   tickler --role R check-config  (load the configuration as start-up would; exit 1 naming the problem)
@@ -49,6 +50,18 @@ enum Command {
         /// Lifetime in seconds (default 30 days).
         #[arg(long, default_value_t = 30 * 24 * 3600)]
         ttl: u64,
+    },
+    /// Print a one-time sign-in link for the web page (valid 15 minutes).
+    LoginLink {
+        #[arg(long)]
+        sub: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Where the server is reached (default: the listen address).
+        #[arg(long)]
+        base_url: Option<String>,
     },
     /// Serve the MCP tools over stdio for a desktop agent; the user comes from TICKLER_TOKEN.
     Mcp {
@@ -106,6 +119,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "{}",
                 auth.mint(&sub, email.as_deref(), name.as_deref(), ttl)
+            );
+            Ok(())
+        }
+        Some(Command::LoginLink {
+            sub,
+            email,
+            name,
+            base_url,
+        }) => {
+            let secret = bootstrap::signing_secret(&config)?;
+            let base = base_url.unwrap_or_else(|| tickler::adapters::web::base_url(config.listen));
+            println!(
+                "{}",
+                tickler::adapters::web::login_url(
+                    &secret,
+                    &base,
+                    &sub,
+                    email.as_deref(),
+                    name.as_deref()
+                )?
             );
             Ok(())
         }

@@ -31,8 +31,8 @@ pub use secrets::signing_secret;
 pub use transport::Bus;
 
 use crate::adapters::http::{self, HttpState};
-use crate::adapters::mcp;
 use crate::adapters::memory::SystemClock;
+use crate::adapters::{mcp, web};
 use crate::app::Services;
 use crate::app::email_delivery::EmailDelivery;
 use crate::app::notification::Notification;
@@ -186,7 +186,8 @@ pub fn check(config: &Config, role: Role) -> anyhow::Result<()> {
 /// Builds and starts every part `role` needs, and binds the HTTP listener.
 pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
     check(config, role)?;
-    let auth = Arc::new(Auth::new(&signing_secret(config)?));
+    let secret = signing_secret(config)?;
+    let auth = Arc::new(Auth::new(&secret));
     let (stop_background, background_rx) = watch::channel(false);
     // The scheduler stops with the other background work, after the HTTP server has drained.
     let database = Database::open(config, background_rx.clone()).await?;
@@ -258,13 +259,20 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
         services: services.clone(),
         auth: auth.clone(),
         health,
-        outbox: Some(outbox),
+        outbox: Some(outbox.clone()),
         body_limit: config.http.body_limit,
     };
-    // The REST API and the MCP tools (streamable HTTP at /mcp) belong to the backend role; the
-    // others serve their probes and metrics only.
+    // Created before the routers: the web page's event streams end when it turns true, so they
+    // do not hold up the graceful shutdown.
+    let (shutdown, mut rx) = watch::channel(false);
+    // The REST API, the MCP tools (streamable HTTP at /mcp) and the web page (/) belong to the
+    // backend role; the others serve their probes and metrics only.
     let app = if role.runs(Role::Backend) {
-        http::router(state).merge(mcp::router(services.clone(), auth.clone()))
+        let page = web::WebState::new(services.clone(), auth.clone(), &secret, outbox.clone())
+            .with_shutdown(rx.clone());
+        http::router(state)
+            .merge(mcp::router(services.clone(), auth.clone()))
+            .merge(web::router(page))
     } else {
         http::ops_router(state)
     };
@@ -272,7 +280,6 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
-    let (shutdown, mut rx) = watch::channel(false);
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -281,6 +288,9 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
             .await
     });
     tracing::info!(%address, %role, "tickler started");
+    if role == Role::All {
+        println!("{}", web::startup_login_line(&secret, address));
+    }
     Ok(Running {
         address,
         shutdown,

@@ -152,13 +152,21 @@ async fn build_app(auth: Arc<Auth>, options: Options) -> (Router, Backend) {
         state: ports.state.clone(),
         clock,
     };
+    // The web page's routes too (its event stream and sign-in), as the backend role serves them.
+    let page = tickler::adapters::web::WebState::new(
+        services.clone(),
+        auth.clone(),
+        SECRET,
+        ports.outbox.clone(),
+    );
     let app = router(HttpState {
         services,
         auth,
         health: options.health,
         outbox: Some(ports.outbox),
         body_limit: options.body_limit,
-    });
+    })
+    .merge(tickler::adapters::web::router(page));
     (
         app,
         Backend {

@@ -3,6 +3,7 @@
 
 mod auth;
 mod errors;
+mod events;
 mod helpers;
 mod idempotency;
 mod isolation;
@@ -10,5 +11,6 @@ mod labels;
 mod listing;
 mod me;
 mod ops;
+mod recurrence;
 mod reminders;
 mod tasks;

@@ -22,6 +22,7 @@ pub mod labels;
 pub mod me;
 pub mod openapi;
 pub mod problem;
+pub mod recurrence;
 pub mod reminders;
 pub mod tasks;
 pub mod views;
@@ -107,6 +108,7 @@ pub fn router(state: HttpState) -> Router {
                 .delete(labels::delete_tag),
         )
         .route("/me", get(me::get_me).patch(me::update_me))
+        .route("/recurrence/preview", get(recurrence::preview_recurrence))
         // Only on the routes above (it acts on POST alone).
         .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
         .route("/openapi.json", get(openapi::openapi_json))

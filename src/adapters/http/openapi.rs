@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, labels, me, problem, reminders, tasks, views};
+use super::{health, labels, me, problem, recurrence, reminders, tasks, views};
 use crate::app::input;
 
 struct BearerAuth;
@@ -49,6 +49,7 @@ impl Modify for BearerAuth {
         labels::list_tags, labels::create_tag, labels::get_tag, labels::update_tag,
         labels::delete_tag,
         me::get_me, me::update_me,
+        recurrence::preview_recurrence,
         health::healthz, health::readyz, health::metrics,
     ),
     components(schemas(
@@ -58,6 +59,7 @@ impl Modify for BearerAuth {
         views::TagLinkView, views::LabelView, views::LabelListView, views::DeletedLabelView,
         views::UserView, problem::ProblemDoc,
         health::LiveView, health::ReadyView, health::CheckView,
+        recurrence::PreviewView, recurrence::OccurrenceView,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -66,6 +68,7 @@ impl Modify for BearerAuth {
         (name = "categories", description = "Your categories (a task has at most one)"),
         (name = "tags", description = "Your tags (a task has at most ten)"),
         (name = "me", description = "Your profile and preferences"),
+        (name = "recurrence", description = "Previews of recurrence rules"),
         (name = "ops", description = "Probes and metrics (no authentication)"),
     )
 )]
@@ -100,6 +103,7 @@ mod tests {
             "/api/v1/categories/{id}",
             "/api/v1/tags/{id}",
             "/api/v1/me",
+            "/api/v1/recurrence/preview",
             "/readyz",
         ] {
             assert!(paths.contains_key(p), "{p} missing");
