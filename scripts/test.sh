@@ -5,7 +5,7 @@
 # is cached under ~/.cache/tickler so a second run is fast.
 #
 #   unit, property and contract tests  (cargo test: memory, SQLite, PostgreSQL, Kafka adapters,
-#                                       real SMTP server)
+#                                       real SMTP server; services from scripts/dev-stack)
 #   black-box REST API and flow tests  (cargo test: the app spawned on port 0)
 #   MCP suite with the official Python MCP client (tests/mcp/run.sh)
 #   web page in headless Chromium with playwright-core and axe-core (tests/browser/run.sh; needs
@@ -58,6 +58,9 @@ cargo test --locked --no-fail-fast
 
 step "REST API suite again, on the SQLite adapters"
 TICKLER_TEST_BACKEND=sqlite cargo test --locked --test api
+
+step "REST API suite again, on the PostgreSQL adapters"
+TICKLER_TEST_BACKEND=postgres cargo test --locked --test api
 
 step "MCP suite (official Python client against the real binary)"
 TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/mcp/run.sh

@@ -13,3 +13,9 @@ mod memory {
         crate::contract::adapters::memory_dead_letters
     );
 }
+
+mod postgres {
+    crate::contract::dead_letters::dead_letters_tests!(
+        crate::contract::adapters::postgres_dead_letters
+    );
+}

@@ -16,3 +16,7 @@ mod sqlite_memory {
 mod memory {
     crate::contract::labels::label_repository_tests!(crate::contract::adapters::memory_stores);
 }
+
+mod postgres {
+    crate::contract::labels::label_repository_tests!(crate::contract::adapters::postgres_stores);
+}

@@ -17,3 +17,8 @@ mod memory {
     crate::contract::outbox::outbox_tests!(crate::contract::adapters::memory_stores);
     crate::contract::outbox::outbox_order_tests!(crate::contract::adapters::memory_stores);
 }
+
+mod postgres {
+    crate::contract::outbox::outbox_tests!(crate::contract::adapters::postgres_stores);
+    crate::contract::outbox::outbox_order_tests!(crate::contract::adapters::postgres_stores);
+}

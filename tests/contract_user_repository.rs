@@ -14,3 +14,7 @@ mod sqlite_memory {
 mod memory {
     crate::contract::users::user_repository_tests!(crate::contract::adapters::memory_stores);
 }
+
+mod postgres {
+    crate::contract::users::user_repository_tests!(crate::contract::adapters::postgres_stores);
+}

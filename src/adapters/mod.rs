@@ -2,8 +2,10 @@
 
 pub mod dapr;
 pub mod http;
+pub mod jobs_runner;
 pub mod mail;
 pub mod mcp;
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 pub mod web;

@@ -1,9 +1,10 @@
 //! Spawning the app under test and talking to it over real HTTP.
 //!
 //! [`build_app`] is the ONE place the app is assembled: the HTTP router over the in-memory adapters
-//! by default, or over the SQLite adapters (a fresh database file per test) when
-//! `TICKLER_TEST_BACKEND=sqlite` — the test script runs the suite both ways, so the REST contract
-//! holds on every backend. Nothing else in the suite depends on how the app is built.
+//! by default, over the SQLite adapters (a fresh database file per test) when
+//! `TICKLER_TEST_BACKEND=sqlite`, or over the PostgreSQL adapters (a fresh schema per test, see
+//! `tests/pg_support`) when `TICKLER_TEST_BACKEND=postgres` — the test script runs the suite every
+//! way, so the REST contract holds on every backend. Nothing else in the suite depends on how the app is built.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,6 +15,9 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 use tickler::adapters::http::{DEFAULT_BODY_LIMIT, HttpState, router};
+
+#[path = "../pg_support/mod.rs"]
+mod pg_support;
 use tickler::adapters::memory::{MemoryStateStore, MemoryStore, SystemClock};
 use tickler::app::Services;
 use tickler::auth::{Auth, Claims};
@@ -35,8 +39,9 @@ pub struct Backend {
     /// Where idempotency records live.
     pub state: Arc<dyn StateStore>,
     events: Box<dyn Fn() -> futures::future::BoxFuture<'static, Vec<CloudEvent>> + Send + Sync>,
-    /// Keeps the SQLite backend's temporary directory alive as long as the app.
-    _guard: Option<tempfile::TempDir>,
+    /// Keeps the SQLite backend's temporary directory (the PostgreSQL backend's schema) alive as
+    /// long as the app.
+    _guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 /// What a test may vary about the app.
@@ -71,7 +76,7 @@ struct Ports {
     state: Arc<dyn StateStore>,
     outbox: Arc<dyn Outbox>,
     events: Box<dyn Fn() -> futures::future::BoxFuture<'static, Vec<CloudEvent>> + Send + Sync>,
-    guard: Option<tempfile::TempDir>,
+    guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 fn task_events(payloads: Vec<Vec<u8>>) -> Vec<CloudEvent> {
@@ -129,7 +134,34 @@ async fn sqlite_ports() -> Ports {
                 task_events(rows.into_iter().map(|r| r.0).collect())
             })
         }),
-        guard: Some(dir),
+        guard: Some(Box::new(dir)),
+    }
+}
+
+/// A fresh schema of the test database on the dev stack's PostgreSQL (see `tests/pg_support`),
+/// dropped when the test ends.
+async fn postgres_ports() -> Ports {
+    let (store, schema) = pg_support::fresh_store().await;
+    let pool = store.pool().clone();
+    Ports {
+        tasks: Arc::new(store.tasks()),
+        labels: Arc::new(store.labels()),
+        users: Arc::new(store.users()),
+        state: Arc::new(store.state()),
+        outbox: Arc::new(store.outbox()),
+        events: Box::new(move || {
+            let pool = pool.clone();
+            Box::pin(async move {
+                let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+                    "SELECT payload FROM outbox WHERE topic = 'task-events' ORDER BY seq",
+                )
+                .fetch_all(&pool)
+                .await
+                .expect("read outbox");
+                task_events(rows.into_iter().map(|r| r.0).collect())
+            })
+        }),
+        guard: Some(Box::new((store, schema))),
     }
 }
 
@@ -138,6 +170,7 @@ async fn build_app(auth: Arc<Auth>, options: Options) -> (Router, Backend) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ports = match std::env::var("TICKLER_TEST_BACKEND").as_deref() {
         Ok("sqlite") => sqlite_ports().await,
+        Ok("postgres") => postgres_ports().await,
         Ok("memory") | Err(_) => memory_ports(clock.clone()),
         Ok(other) => panic!("unknown TICKLER_TEST_BACKEND {other}"),
     };

@@ -9,6 +9,9 @@ use tickler::adapters::sqlite::{SchedulerConfig, SqliteStore};
 
 use super::{BoxFut, SchedulerFixture, StateFixture, Stores};
 
+#[path = "../pg_support/mod.rs"]
+pub mod pg_support;
+
 /// A fresh SQLite file in its own temporary directory.
 async fn sqlite_temp() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -107,6 +110,47 @@ pub fn memory_scheduler(_dir: PathBuf) -> BoxFut<SchedulerFixture> {
     })
 }
 
+/// A fresh schema of the test database (see `tests/pg_support`), dropped when the test ends.
+/// Needs the dev stack's PostgreSQL (or `TICKLER_TEST_PG_URL`), and fails saying so without it.
+pub async fn postgres_stores() -> Stores {
+    let (store, schema) = pg_support::fresh_store().await;
+    Stores {
+        tasks: Arc::new(store.tasks()),
+        labels: Arc::new(store.labels()),
+        users: Arc::new(store.users()),
+        outbox: Arc::new(store.outbox()),
+        guard: Box::new((store, schema)),
+    }
+}
+
+pub async fn postgres_state() -> StateFixture {
+    let (store, schema) = pg_support::fresh_store().await;
+    StateFixture {
+        state: Arc::new(store.state()),
+        guard: Box::new((store, schema)),
+    }
+}
+
+/// One schema per directory, so a second call with the same directory is a second process on
+/// the same tables; a one-second lease, as for SQLite (see mod.rs).
+pub fn postgres_scheduler(dir: PathBuf) -> BoxFut<SchedulerFixture> {
+    Box::pin(async move {
+        let schema = pg_support::schema_for_dir(&dir).await;
+        let store = pg_support::store(&schema)
+            .await
+            .with_scheduler_config(SchedulerConfig {
+                lease: Duration::from_secs(1),
+                ..SchedulerConfig::default()
+            });
+        let closer = store.clone();
+        SchedulerFixture {
+            scheduler: Arc::new(store.scheduler()),
+            stop: Box::new(move || Box::pin(async move { closer.close().await })),
+            guard: Box::new((store, schema)),
+        }
+    })
+}
+
 /// The Dapr state API through a real sidecar (its own app id, so its own keys).
 async fn dapr_state(kind: super::dapr::State) -> StateFixture {
     use super::dapr::{Sidecar, Spec, unique};
@@ -189,5 +233,14 @@ pub async fn sqlite_dead_letters() -> super::dead_letters::DeadLettersFixture {
     super::dead_letters::DeadLettersFixture {
         store: Arc::new(store.dead_letters()),
         guard: Box::new((store, dir)),
+    }
+}
+
+/// A fresh schema of the test database (see `tests/pg_support`).
+pub async fn postgres_dead_letters() -> super::dead_letters::DeadLettersFixture {
+    let (store, schema) = pg_support::fresh_store().await;
+    super::dead_letters::DeadLettersFixture {
+        store: Arc::new(store.dead_letters()),
+        guard: Box::new((store, schema)),
     }
 }

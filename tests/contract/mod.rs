@@ -51,6 +51,12 @@
 //! (several processes on one file, unreadable rows, its shutdown signal) is tested in
 //! `tests/sqlite_adapter.rs`, outside the contract.
 //!
+//! PostgreSQL (`postgres`) runs every suite, each case on a fresh schema of the database
+//! `tickler_test` on the server at `TICKLER_TEST_PG_URL` (default: the dev stack's; see
+//! `tests/pg_support`), and fails, saying how to start it, when that server is unreachable. Its
+//! own behaviour (several processes claiming at once, LISTEN/NOTIFY, restarts) is tested in
+//! `tests/postgres_adapter.rs`.
+//!
 //! Cases use fixed instants (`support::base()`, microsecond-exact) for everything the port takes
 //! as a parameter, so they are deterministic; only the scheduler and TTL cases use the wall clock,
 //! with short waits (well under two seconds each).

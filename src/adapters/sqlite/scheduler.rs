@@ -1,6 +1,7 @@
 //! `Scheduler` backed by the `jobs` table, for deployments without Dapr's Jobs API.
 //!
-//! `start` spawns one runner task per call. The runner claims due jobs with a lease (one
+//! `start` spawns one runner task per call (the loop is shared with PostgreSQL, see
+//! `adapters::jobs_runner`; the statements are in `scheduler_runner.rs`). The runner claims due jobs with a lease (one
 //! UPDATE … RETURNING, atomic in SQLite), so several processes sharing the database file never fire
 //! the same job at the same time; hands each to the handler (concurrently, at most
 //! `max_in_flight` at once); and then deletes, reschedules or drops the job according to the
@@ -22,7 +23,6 @@
 //! in-flight handlers finish for up to `drain_timeout` first.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::SqlitePool;
@@ -30,35 +30,10 @@ use tokio::sync::{Notify, watch};
 
 use super::error::infra;
 use super::rows::micros;
-use super::scheduler_runner::Runner;
+use super::scheduler_runner::SqliteJobs;
+use crate::adapters::jobs_runner::Runner;
+pub use crate::adapters::jobs_runner::SchedulerConfig;
 use crate::ports::{InfraError, Job, JobHandler, Scheduler};
-
-#[derive(Debug, Clone)]
-pub struct SchedulerConfig {
-    /// How long a claimed job is reserved for its runner before another may fire it again.
-    pub lease: Duration,
-    /// Longest sleep between looks at the table (bounds how late a job written by another process
-    /// is noticed).
-    pub poll_cap: Duration,
-    /// Handlers running at once per runner.
-    pub max_in_flight: usize,
-    /// Ceiling of the retry back-off, which doubles from one second.
-    pub max_backoff: Duration,
-    /// How long a stopping runner waits for in-flight handlers.
-    pub drain_timeout: Duration,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        Self {
-            lease: Duration::from_secs(60),
-            poll_cap: Duration::from_secs(1),
-            max_in_flight: 16,
-            max_backoff: Duration::from_secs(300),
-            drain_timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct SqliteScheduler {
@@ -125,7 +100,9 @@ impl Scheduler for SqliteScheduler {
             .await
             .map_err(|e| infra("cannot start the job runner", e))?;
         let runner = Runner {
-            pool: self.pool.clone(),
+            store: Arc::new(SqliteJobs {
+                pool: self.pool.clone(),
+            }),
             wake: self.wake.clone(),
             closing: self.closing.subscribe(),
             shutdown: self.shutdown.clone(),
