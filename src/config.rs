@@ -119,6 +119,13 @@ pub struct KafkaConfig {
     /// First retry delay; doubles up to `max_backoff_ms`.
     pub retry_backoff_ms: u64,
     pub max_backoff_ms: u64,
+    /// How long a publish waits for the broker's ack before failing (librdkafka
+    /// `message.timeout.ms`). Below the outbox relay's 30 s lease, so a batch held by a relay
+    /// that cannot reach the broker is reported failed before another relay may claim it.
+    pub delivery_timeout_ms: u64,
+    /// How often each consumer refreshes `tickler_kafka_consumer_lag` (librdkafka statistics
+    /// interval); 0 turns the lag metric off.
+    pub lag_interval_ms: u64,
     /// Consumer group of each consuming role. The defaults are the Dapr app ids the roles have
     /// in Dapr mode, so a role switched to Dapr resumes from the same committed offsets.
     pub groups: KafkaGroups,
@@ -142,6 +149,8 @@ impl Default for KafkaConfig {
             max_attempts: 10,
             retry_backoff_ms: 500,
             max_backoff_ms: 30_000,
+            delivery_timeout_ms: 20_000,
+            lag_interval_ms: 5_000,
             groups: KafkaGroups::default(),
             task_events: TopicSettings {
                 partitions: 3,
@@ -471,6 +480,21 @@ impl Config {
             if k.max_attempts == 0 {
                 return bad("kafka.max_attempts", "must be at least 1");
             }
+            if k.retry_backoff_ms == 0 || k.max_backoff_ms < k.retry_backoff_ms {
+                return bad(
+                    "kafka.retry_backoff_ms",
+                    "must be at least 1 and at most kafka.max_backoff_ms",
+                );
+            }
+            if !(1_000..30_000).contains(&k.delivery_timeout_ms) {
+                return bad(
+                    "kafka.delivery_timeout_ms",
+                    "must be from 1000 to 29999 (below the outbox relay's 30 s lease)",
+                );
+            }
+            if k.lag_interval_ms != 0 && k.lag_interval_ms < 100 {
+                return bad("kafka.lag_interval_ms", "must be 0 (off) or at least 100");
+            }
             for (key, t) in [
                 ("kafka.task_events", &k.task_events),
                 ("kafka.task_reminders", &k.task_reminders),
@@ -636,6 +660,29 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("TICKLER_TOKEN", "eyJ.token.value");
             Config::load(None).map_err(|e| e.to_string())?;
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn kafka_timing_settings_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TICKLER_KAFKA__BROKERS", "127.0.0.1:19092");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.transport(), Transport::Kafka);
+            let k = c.kafka.unwrap();
+            assert_eq!((k.delivery_timeout_ms, k.lag_interval_ms), (20_000, 5_000));
+            jail.set_env("TICKLER_KAFKA__DELIVERY_TIMEOUT_MS", "30000");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("kafka.delivery_timeout_ms"), "{err}");
+            jail.set_env("TICKLER_KAFKA__DELIVERY_TIMEOUT_MS", "5000");
+            jail.set_env("TICKLER_KAFKA__LAG_INTERVAL_MS", "10");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("kafka.lag_interval_ms"), "{err}");
+            jail.set_env("TICKLER_KAFKA__LAG_INTERVAL_MS", "0");
+            jail.set_env("TICKLER_KAFKA__MAX_BACKOFF_MS", "100");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("kafka.retry_backoff_ms"), "{err}");
             Ok(())
         });
     }

@@ -3,6 +3,7 @@
 pub mod dapr;
 pub mod http;
 pub mod jobs_runner;
+pub mod kafka;
 pub mod mail;
 pub mod mcp;
 pub mod memory;

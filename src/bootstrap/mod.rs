@@ -173,9 +173,6 @@ pub fn check(config: &Config, role: Role) -> anyhow::Result<()> {
             "Dapr adapters are not part of this build yet; unset USE_DAPR to run the embedded default"
         ),
     }
-    if config.uses_postgres() {
-        bail!("PostgreSQL adapters are not part of this build yet; use a sqlite: database_url");
-    }
     signing_secret(config)?;
     if role.runs(Role::EmailDelivery) {
         mailer(config)?;

@@ -100,9 +100,15 @@ impl CloudEvent {
     }
 
     /// Parses and checks the envelope. The error says what is wrong, for the dead-letter record.
+    /// Attributes Tickler does not use (daprd adds `pubsubname`, `topic`, `traceid`,
+    /// `tracestate`) are ignored, and an empty `traceparent` (daprd writes `""` when it has no
+    /// trace context) counts as absent.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, String> {
-        let ev: Self =
+        let mut ev: Self =
             serde_json::from_slice(bytes).map_err(|e| format!("not a CloudEvent: {e}"))?;
+        if ev.traceparent.as_deref() == Some("") {
+            ev.traceparent = None;
+        }
         if ev.specversion != "1.0" {
             return Err(format!("unsupported specversion {}", ev.specversion));
         }
@@ -193,4 +199,40 @@ pub fn task_events(
 /// RFC 3339 with a `Z`, the format used in every payload and API response.
 pub fn format_instant(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as daprd 1.18 publishes it: keys sorted, its own attributes added, and
+    /// `traceparent` overwritten with "" (dapr-kafka-verified.md §2).
+    #[test]
+    fn daprd_published_events_parse_with_an_empty_traceparent_as_absent() {
+        let raw = br#"{"data":{"taskId":"TASK-1"},"datacontenttype":"application/json","id":"1a","pubsubname":"kafka","source":"svc-a","specversion":"1.0","subject":"task/TASK-1","time":"2026-01-01T00:00:00Z","topic":"p1","traceid":"","traceparent":"","tracestate":"","type":"com.example.task.created"}"#;
+        let ev = CloudEvent::from_slice(raw).unwrap();
+        assert_eq!(ev.id, "1a");
+        assert_eq!(ev.event_type, "com.example.task.created");
+        assert_eq!(ev.traceparent, None);
+        assert_eq!(ev.data, serde_json::json!({"taskId": "TASK-1"}));
+    }
+
+    #[test]
+    fn other_specversions_and_non_events_are_refused() {
+        let mut ev = CloudEvent::new(
+            TASK_CREATED,
+            TaskId(1),
+            Utc::now(),
+            serde_json::json!({}),
+            None,
+        );
+        ev.specversion = "2.0".into();
+        assert!(
+            CloudEvent::from_slice(&ev.to_bytes())
+                .unwrap_err()
+                .contains("specversion")
+        );
+        assert!(CloudEvent::from_slice(br#"{"hello":"world"}"#).is_err());
+        assert!(CloudEvent::from_slice(b"[1,2,3]").is_err());
+    }
 }

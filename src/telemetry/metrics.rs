@@ -1,7 +1,15 @@
 //! Process-wide counters rendered in the Prometheus text format at `/metrics`. A handful of
-//! atomics is all Tickler needs; they cost nothing on the hot path.
+//! atomics is all Tickler needs; they cost nothing on the hot path. Values that exist per
+//! something (a consumer group's lag per partition) are labelled gauges, set by whoever measures
+//! them and rendered with the counters.
+//!
+//! | metric | type | labels | set by |
+//! |---|---|---|---|
+//! | `tickler_kafka_consumer_lag` | gauge | `group`, `topic`, `partition` | the Kafka intake, from librdkafka statistics (`kafka.lag_interval_ms`) |
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct Counter {
@@ -89,7 +97,86 @@ const ALL: &[&Counter] = &[
     &OCCURRENCES_CREATED,
 ];
 
-/// Renders every counter plus the gauges given by the caller (name, help, value).
+/// A gauge with one value per combination of label values (a Prometheus "gauge vector").
+pub struct LabelledGauge {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+    values: Mutex<BTreeMap<Vec<String>, f64>>,
+}
+
+impl LabelledGauge {
+    pub const fn new(
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        Self {
+            name,
+            help,
+            labels,
+            values: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Vec<String>, f64>> {
+        self.values.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `label_values` in the order of the gauge's labels.
+    pub fn set(&self, label_values: &[&str], value: f64) {
+        debug_assert_eq!(label_values.len(), self.labels.len());
+        let key = label_values.iter().map(|v| (*v).to_owned()).collect();
+        self.lock().insert(key, value);
+    }
+
+    pub fn get(&self, label_values: &[&str]) -> Option<f64> {
+        let key: Vec<String> = label_values.iter().map(|v| (*v).to_owned()).collect();
+        self.lock().get(&key).copied()
+    }
+
+    /// Forgets every series whose first label values are `prefix` (e.g. one group and topic
+    /// that this process no longer consumes), so a stopped consumer leaves no stale value.
+    pub fn remove_prefix(&self, prefix: &[&str]) {
+        self.lock()
+            .retain(|k, _| k.len() < prefix.len() || k.iter().zip(prefix).any(|(a, b)| a != b));
+    }
+
+    fn render_into(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP {} {}\n# TYPE {} gauge",
+            self.name, self.help, self.name
+        );
+        for (values, value) in self.lock().iter() {
+            let labels: Vec<String> = self
+                .labels
+                .iter()
+                .zip(values)
+                .map(|(l, v)| format!("{l}=\"{}\"", escape_label(v)))
+                .collect();
+            let _ = writeln!(out, "{}{{{}}} {value}", self.name, labels.join(","));
+        }
+    }
+}
+
+/// Label values escape backslash, double quote and newline (Prometheus text format).
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub static KAFKA_CONSUMER_LAG: LabelledGauge = LabelledGauge::new(
+    "tickler_kafka_consumer_lag",
+    "Messages of a partition not yet committed by a consumer group of this process",
+    &["group", "topic", "partition"],
+);
+
+const LABELLED: &[&LabelledGauge] = &[&KAFKA_CONSUMER_LAG];
+
+/// Renders every counter and labelled gauge, plus the gauges given by the caller (name, help,
+/// value).
 pub fn render(gauges: &[(&str, &str, f64)]) -> String {
     let mut out = String::with_capacity(2048);
     for c in ALL {
@@ -102,6 +189,9 @@ pub fn render(gauges: &[(&str, &str, f64)]) -> String {
             c.name,
             c.get()
         );
+    }
+    for g in LABELLED {
+        g.render_into(&mut out);
     }
     for (name, help, value) in gauges {
         let _ = writeln!(
@@ -124,5 +214,27 @@ mod tests {
             text.contains("# TYPE tickler_emails_sent_total counter\ntickler_emails_sent_total ")
         );
         assert!(text.contains("tickler_outbox_backlog 3"));
+    }
+
+    #[test]
+    fn labelled_gauges_render_escaped_and_can_be_forgotten() {
+        static G: LabelledGauge = LabelledGauge::new("t_lag", "Lag", &["group", "partition"]);
+        G.set(&["g\"1", "0"], 5.0);
+        G.set(&["g\"1", "1"], 0.0);
+        G.set(&["other", "0"], 2.0);
+        let mut out = String::new();
+        G.render_into(&mut out);
+        assert!(out.contains("# TYPE t_lag gauge\n"), "{out}");
+        assert!(
+            out.contains("t_lag{group=\"g\\\"1\",partition=\"0\"} 5\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("t_lag{group=\"other\",partition=\"0\"} 2\n"),
+            "{out}"
+        );
+        G.remove_prefix(&["g\"1"]);
+        assert_eq!(G.get(&["g\"1", "0"]), None);
+        assert_eq!(G.get(&["other", "0"]), Some(2.0));
     }
 }

@@ -151,6 +151,42 @@ pub fn postgres_scheduler(dir: PathBuf) -> BoxFut<SchedulerFixture> {
     })
 }
 
+/// The in-process bus: delivery happens inside `publish`, dead letters are kept in memory, and a
+/// "restart" is the same bus (subscribing a group again replaces its handler).
+pub async fn memory_bus() -> super::bus::BusFixture {
+    use super::bus::DeadLetterView;
+    use tickler::adapters::memory::MemoryBus;
+    use tickler::ports::EventIntake;
+
+    let bus = MemoryBus::new();
+    let for_restart = bus.clone();
+    let for_letters = bus.clone();
+    super::bus::BusFixture {
+        publisher: Arc::new(bus.clone()),
+        intake: Arc::new(bus),
+        restart: Box::new(move || {
+            let bus = for_restart.clone();
+            Box::pin(async move { Arc::new(bus) as Arc<dyn EventIntake> })
+        }),
+        dead_letters: Arc::new(move |topic| {
+            let letters: Vec<DeadLetterView> = for_letters
+                .dead_letters()
+                .into_iter()
+                .filter(|d| d.topic == topic)
+                .map(|d| DeadLetterView {
+                    payload: Some(d.payload),
+                    reason: d.reason,
+                    group: d.group,
+                })
+                .collect();
+            Box::pin(async move { letters })
+        }),
+        settle: Duration::ZERO,
+        group_suffix: String::new(),
+        guard: Box::new(()),
+    }
+}
+
 /// The Dapr state API through a real sidecar (its own app id, so its own keys).
 async fn dapr_state(kind: super::dapr::State) -> StateFixture {
     use super::dapr::{Sidecar, Spec, unique};

@@ -388,6 +388,16 @@ impl Sidecar {
 impl Drop for Sidecar {
     fn drop(&mut self) {
         self.kill();
+        // A failing test shows what its sidecar said (the log goes with the temp dir).
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!(
+                "--- daprd {} (last lines) ---\n{}",
+                self.spec.app_id,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
     }
 }
 
