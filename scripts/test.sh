@@ -19,15 +19,12 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
 
-# Its own stack for the contract tests (never the developer's default one in /tmp/tickler-stack),
-# and a second, private one for the end-to-end tests (they stop and restart its services). Ports
-# are chosen free for both. Both are stopped and deleted however this script ends.
+# A stack of its own (never the developer's default one in /tmp/tickler-stack; ports chosen
+# free), stopped and deleted however this script ends. The end-to-end suite runs last and may stop
+# and restart its services.
 export TICKLER_STACK_DIR="${TICKLER_TEST_STACK_DIR:-/tmp/tickler-test-stack}"
-export TICKLER_E2E_STACK_DIR="${TICKLER_E2E_STACK_DIR:-/tmp/tickler-e2e-stack}"
-cleanup() {
-    scripts/dev-stack down --purge >/dev/null 2>&1 || true
-    TICKLER_STACK_DIR="$TICKLER_E2E_STACK_DIR" scripts/dev-stack down --purge >/dev/null 2>&1 || true
-}
+export TICKLER_E2E_STACK_DIR="$TICKLER_STACK_DIR"
+cleanup() { scripts/dev-stack down --purge >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 step "services: PostgreSQL, Kafka, SMTP sink, Redis, Dapr Scheduler (scripts/dev-stack, in $TICKLER_STACK_DIR)"
@@ -68,5 +65,5 @@ TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/mcp/run.sh
 step "web page in headless Chromium (playwright-core, axe-core) against the real binary"
 TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/browser/run.sh
 
-# The end-to-end suite (cargo test --features e2e --test e2e) joins once the PostgreSQL and Kafka
-# adapters are wired into the composition root.
+step "end-to-end: split roles as processes on PostgreSQL + Kafka, steady state, faults, bad input"
+cargo test --locked --features e2e --test e2e -- --test-threads=1

@@ -126,6 +126,9 @@ pub struct KafkaConfig {
     /// How often each consumer refreshes `tickler_kafka_consumer_lag` (librdkafka statistics
     /// interval); 0 turns the lag metric off.
     pub lag_interval_ms: u64,
+    /// How long the broker waits for a silent consumer before giving its partitions to another
+    /// member: the pause after a consumer crashes. daprd's default is 10 s as well.
+    pub session_timeout_ms: u64,
     /// Consumer group of each consuming role. The defaults are the Dapr app ids the roles have
     /// in Dapr mode, so a role switched to Dapr resumes from the same committed offsets.
     pub groups: KafkaGroups,
@@ -151,6 +154,7 @@ impl Default for KafkaConfig {
             max_backoff_ms: 30_000,
             delivery_timeout_ms: 20_000,
             lag_interval_ms: 5_000,
+            session_timeout_ms: 10_000,
             groups: KafkaGroups::default(),
             task_events: TopicSettings {
                 partitions: 3,
@@ -311,8 +315,9 @@ pub struct AuthConfig {
     pub secret: Option<Secret>,
 }
 
+/// Any key left out takes its default (`smtp.host` alone is enough to send through a server).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SmtpSettings {
     pub host: String,
     pub port: u16,
@@ -492,6 +497,12 @@ impl Config {
                     "must be from 1000 to 29999 (below the outbox relay's 30 s lease)",
                 );
             }
+            if !(3_000..=300_000).contains(&k.session_timeout_ms) {
+                return bad(
+                    "kafka.session_timeout_ms",
+                    "must be between 3000 and 300000",
+                );
+            }
             if k.lag_interval_ms != 0 && k.lag_interval_ms < 100 {
                 return bad("kafka.lag_interval_ms", "must be 0 (off) or at least 100");
             }
@@ -651,6 +662,19 @@ mod tests {
             jail.set_env("TICKLER_AUTH__SECRET", "short");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("auth.secret"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn smtp_needs_only_its_host() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TICKLER_SMTP__HOST", "127.0.0.1");
+            jail.set_env("TICKLER_SMTP__PORT", "2525");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            let smtp = c.smtp.expect("smtp configured");
+            assert_eq!((smtp.host.as_str(), smtp.port), ("127.0.0.1", 2525));
+            assert_eq!(smtp.from_email, SmtpSettings::default().from_email);
             Ok(())
         });
     }

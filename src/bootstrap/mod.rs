@@ -166,9 +166,10 @@ pub fn check(config: &Config, role: Role) -> anyhow::Result<()> {
             "--role {role} needs a broker shared with the other roles: set TICKLER_KAFKA__BROKERS (Kafka-direct) or USE_DAPR=true; only --role all runs on the embedded default"
         ),
         Transport::Embedded => {}
-        Transport::Kafka => bail!(
-            "Kafka-direct adapters are not part of this build yet; unset TICKLER_KAFKA__BROKERS to run the embedded default"
+        Transport::Kafka if !config.uses_postgres() => bail!(
+            "Kafka-direct mode keeps its data in PostgreSQL: set TICKLER_DATABASE_URL=postgres://… (the SQLite file belongs to one process)"
         ),
+        Transport::Kafka => {}
         Transport::Dapr => bail!(
             "Dapr adapters are not part of this build yet; unset USE_DAPR to run the embedded default"
         ),

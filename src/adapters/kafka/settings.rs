@@ -76,7 +76,13 @@ pub(crate) fn consumer(cfg: &KafkaConfig, group: &str) -> ClientConfig {
         .set("auto.commit.interval.ms", AUTO_COMMIT_INTERVAL_MS)
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
-        .set("statistics.interval.ms", cfg.lag_interval_ms.to_string());
+        .set("statistics.interval.ms", cfg.lag_interval_ms.to_string())
+        // A third of the session, as the client's docs advise.
+        .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (cfg.session_timeout_ms / 3).max(1000).to_string(),
+        );
     c
 }
 
