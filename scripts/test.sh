@@ -27,8 +27,10 @@ export TICKLER_E2E_STACK_DIR="$TICKLER_STACK_DIR"
 cleanup() { scripts/dev-stack down --purge >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-step "services: PostgreSQL, Kafka, SMTP sink (scripts/dev-stack, in $TICKLER_STACK_DIR)"
-scripts/dev-stack up
+step "services: PostgreSQL, Kafka, SMTP sink, Redis, Dapr Scheduler (scripts/dev-stack, in $TICKLER_STACK_DIR)"
+# The Dapr tests (tests/dapr.rs, the dapr_* contract modules) start their own daprd sidecars
+# on this stack's Scheduler, PostgreSQL, Kafka and Redis; daprd is built once and cached.
+scripts/dev-stack up postgres kafka smtp redis dapr
 eval "$(scripts/dev-stack env)"
 export TICKLER_TEST_PG_URL="$TICKLER_STACK_PG_ADMIN_URL"
 export TICKLER_TEST_KAFKA_BROKERS="$TICKLER_KAFKA__BROKERS"

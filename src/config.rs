@@ -261,6 +261,14 @@ pub struct DaprConfig {
     pub secrets: DaprSecretNames,
     /// How long start-up waits for the sidecar (`/v1.0/healthz/outbound`).
     pub wait_secs: u64,
+    /// Timeout of each call to the sidecar (publish, state, jobs, secrets).
+    pub request_timeout_ms: u64,
+    /// A job (reminder) whose handler asked for a retry fires again after this long, until it
+    /// succeeds or is rejected (the Jobs API's constant failure policy, without a retry cap).
+    pub job_retry_interval_ms: u64,
+    /// Publishes of different keys the outbox relay may have in flight at once (one key's
+    /// events are always published one after the other, in order).
+    pub publish_concurrency: usize,
 }
 
 impl Default for DaprConfig {
@@ -275,6 +283,9 @@ impl Default for DaprConfig {
             secretstore: None,
             secrets: DaprSecretNames::default(),
             wait_secs: 60,
+            request_timeout_ms: 10_000,
+            job_retry_interval_ms: 2_000,
+            publish_concurrency: 16,
         }
     }
 }
@@ -528,6 +539,15 @@ impl Config {
         }
         if self.use_dapr && !self.dapr.http_endpoint.starts_with("http") {
             return bad("dapr.http_endpoint", "must be an http:// or https:// URL");
+        }
+        if self.dapr.request_timeout_ms < 100 {
+            return bad("dapr.request_timeout_ms", "must be at least 100");
+        }
+        if self.dapr.job_retry_interval_ms < 100 {
+            return bad("dapr.job_retry_interval_ms", "must be at least 100");
+        }
+        if self.dapr.publish_concurrency == 0 {
+            return bad("dapr.publish_concurrency", "must be at least 1");
         }
         Ok(())
     }

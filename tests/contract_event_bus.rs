@@ -10,3 +10,13 @@ mod memory {
 mod kafka {
     crate::contract::bus::event_bus_tests!(crate::contract::kafka::kafka_bus);
 }
+
+/// Through a real daprd sidecar with the Kafka pub/sub component (needs the dev stack with dapr).
+mod dapr_kafka {
+    crate::contract::bus::event_bus_tests!(crate::contract::dapr_bus::dapr_kafka_bus);
+}
+
+/// The same with the Redis Streams component: only the component file differs.
+mod dapr_redis {
+    crate::contract::bus::event_bus_tests!(crate::contract::dapr_bus::dapr_redis_bus);
+}

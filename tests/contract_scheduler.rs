@@ -19,3 +19,10 @@ mod postgres {
         crate::contract::adapters::postgres_scheduler
     );
 }
+
+/// The Jobs API through real daprd sidecars and the Dapr Scheduler (needs the dev stack with
+/// dapr). The Scheduler holds the jobs, so the restart cases apply.
+mod dapr {
+    crate::contract::scheduler::scheduler_tests!(crate::contract::adapters::dapr_scheduler);
+    crate::contract::scheduler::scheduler_restart_tests!(crate::contract::adapters::dapr_scheduler);
+}

@@ -1,5 +1,6 @@
 //! Adapters: implementations of the ports, one module per technology.
 
+pub mod dapr;
 pub mod http;
 pub mod jobs_runner;
 pub mod kafka;

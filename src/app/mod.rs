@@ -6,6 +6,7 @@
 //! - `relay`: publishes the outbox;
 //! - `notification`, `email_delivery`, `recurring`: the background roles.
 
+pub mod dead_letters;
 pub mod email_delivery;
 pub mod email_template;
 pub mod error;

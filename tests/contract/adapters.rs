@@ -186,3 +186,97 @@ pub async fn memory_bus() -> super::bus::BusFixture {
         guard: Box::new(()),
     }
 }
+
+/// The Dapr state API through a real sidecar (its own app id, so its own keys).
+async fn dapr_state(kind: super::dapr::State) -> StateFixture {
+    use super::dapr::{Sidecar, Spec, unique};
+    let mut spec = Spec::new(&unique("state"));
+    spec.state = Some(kind);
+    let dapr = tickler::adapters::dapr::DaprSidecar::connect(
+        &spec.config(),
+        &tickler::config::TopicNames::default(),
+    )
+    .expect("Dapr adapters");
+    let mut sidecar = Sidecar::start(spec);
+    sidecar.wait(false).await;
+    dapr.wait_outbound().await.expect("sidecar ready");
+    StateFixture {
+        state: dapr.state(),
+        guard: Box::new(sidecar),
+    }
+}
+
+/// PostgreSQL v2 state store (deploy/dapr/components/statestore-postgres.yaml).
+pub async fn dapr_state_postgres() -> StateFixture {
+    dapr_state(super::dapr::State::Postgres).await
+}
+
+/// daprd's in-memory state store.
+pub async fn dapr_state_memory() -> StateFixture {
+    dapr_state(super::dapr::State::Memory).await
+}
+
+/// The Jobs API through a real sidecar and the stack's Dapr Scheduler. The app id is derived
+/// from `dir`, so a second call with the same directory is a second process (sidecar and app)
+/// of the same app, sharing its jobs; `stop` shuts the sidecar down (SIGTERM) and the app.
+pub fn dapr_scheduler(dir: PathBuf) -> BoxFut<SchedulerFixture> {
+    Box::pin(async move {
+        use super::dapr::{AppAndSidecar, Sidecar, Spec};
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        dir.hash(&mut h);
+        let mut spec = Spec::new(&format!("sched-{:016x}", h.finish()));
+        let dapr = tickler::adapters::dapr::DaprSidecar::connect(
+            &spec.config(),
+            &tickler::config::TopicNames::default(),
+        )
+        .expect("Dapr adapters");
+        let router = dapr.app_router(Arc::new(tickler::adapters::memory::MemoryDeadLetters::new()));
+        let (port, server) = super::dapr::serve(router, 0).await;
+        spec.app_port = Some(port);
+        let mut sidecar = Sidecar::start(spec);
+        // Full health: the app channel is up and the Scheduler connected.
+        sidecar.wait(true).await;
+        let both = Arc::new(std::sync::Mutex::new(Some(AppAndSidecar {
+            sidecar,
+            server,
+        })));
+        let stopper = both.clone();
+        SchedulerFixture {
+            scheduler: dapr.scheduler(),
+            stop: Box::new(move || {
+                Box::pin(async move {
+                    let taken = stopper.lock().unwrap().take();
+                    if let Some(mut b) = taken {
+                        b.sidecar.stop().await;
+                    }
+                })
+            }),
+            guard: Box::new(both),
+        }
+    })
+}
+
+pub async fn memory_dead_letters() -> super::dead_letters::DeadLettersFixture {
+    super::dead_letters::DeadLettersFixture {
+        store: Arc::new(tickler::adapters::memory::MemoryDeadLetters::new()),
+        guard: Box::new(()),
+    }
+}
+
+pub async fn sqlite_dead_letters() -> super::dead_letters::DeadLettersFixture {
+    let (dir, store) = sqlite_temp().await;
+    super::dead_letters::DeadLettersFixture {
+        store: Arc::new(store.dead_letters()),
+        guard: Box::new((store, dir)),
+    }
+}
+
+/// A fresh schema of the test database (see `tests/pg_support`).
+pub async fn postgres_dead_letters() -> super::dead_letters::DeadLettersFixture {
+    let (store, schema) = pg_support::fresh_store().await;
+    super::dead_letters::DeadLettersFixture {
+        store: Arc::new(store.dead_letters()),
+        guard: Box::new((store, schema)),
+    }
+}

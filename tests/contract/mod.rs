@@ -17,6 +17,7 @@
 //! | `state`        | `StateFixture`      | `state_store_tests!`              | `contract_state_store.rs`       |
 //! | `scheduler`    | a `SchedulerFactory`| `scheduler_tests!`, and `scheduler_restart_tests!` for adapters that persist jobs | `contract_scheduler.rs` |
 //! | `bus`          | `BusFixture`        | `event_bus_tests!`                | `contract_event_bus.rs`         |
+//! | `dead_letters` | `DeadLettersFixture`| `dead_letters_tests!`             | `contract_dead_letters.rs`      |
 //!
 //! # Adding an adapter
 //!
@@ -46,6 +47,11 @@
 //! broker keeps groups between tests). Kafka's fixture (`kafka::kafka_bus`) creates fresh topics
 //! on the dev stack's broker (`TICKLER_TEST_KAFKA_BROKERS`) and deletes them afterwards; what only
 //! Kafka does (partitioning, headers, shutdown, lag, health) is tested in `tests/kafka/`.
+//!
+//! The Dapr adapters (`dapr.rs`: real daprd sidecars on the dev stack) run the state suite on
+//! PostgreSQL v2 and on daprd's in-memory store, both scheduler suites on the Jobs API, and the
+//! bus suite on Kafka and on Redis (`dapr_bus.rs`: the sidecar starts on the first publish, after
+//! the case subscribed, since daprd reads an app's subscriptions once).
 //!
 //! The memory adapters run every suite except `outbox_order_tests!` (their claim does not hold
 //! back a key yet) and `scheduler_restart_tests!` (their jobs die with the process).
@@ -78,6 +84,9 @@
 
 pub mod adapters;
 pub mod bus;
+pub mod dapr;
+pub mod dapr_bus;
+pub mod dead_letters;
 pub mod kafka;
 pub mod labels;
 pub mod outbox;

@@ -20,6 +20,7 @@ use crate::ports::{HealthCheck, InfraError};
 
 pub mod bus;
 pub mod clock;
+pub mod dead_letters;
 pub mod labels;
 pub mod mailer;
 pub mod outbox;
@@ -30,6 +31,7 @@ pub mod users;
 
 pub use bus::{DeadLetter, MemoryBus};
 pub use clock::{ManualClock, SystemClock};
+pub use dead_letters::MemoryDeadLetters;
 pub use mailer::MemoryMailer;
 pub use scheduler::MemoryScheduler;
 pub use state::MemoryStateStore;

@@ -16,6 +16,7 @@
 //! `task_write.rs`), which also keeps one task's outbox records in commit order; outbox claims
 //! serialise on an advisory lock (see `outbox.rs`); jobs are claimed with `FOR UPDATE SKIP LOCKED`.
 
+mod dead_letters;
 mod error;
 mod ids;
 mod labels;
@@ -42,6 +43,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::sync::watch;
 
 pub use crate::adapters::jobs_runner::SchedulerConfig;
+pub use dead_letters::PgDeadLetters;
 pub use labels::PgLabelRepository;
 pub use outbox::PgOutbox;
 pub use scheduler::PgScheduler;
@@ -230,6 +232,10 @@ impl PgStore {
 
     pub fn outbox(&self) -> PgOutbox {
         PgOutbox::new(self.inner.clone())
+    }
+
+    pub fn dead_letters(&self) -> PgDeadLetters {
+        PgDeadLetters::new(self.inner.pool.clone())
     }
 
     pub fn state(&self) -> PgStateStore {

@@ -15,6 +15,7 @@
 //! fails with `SQLITE_BUSY` without waiting when another connection committed in between; taking
 //! the write lock up front makes SQLite queue the transaction behind `busy_timeout` instead.
 
+mod dead_letters;
 mod error;
 mod labels;
 mod outbox;
@@ -37,6 +38,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{Notify, watch};
 
+pub use dead_letters::SqliteDeadLetters;
 pub use labels::SqliteLabelRepository;
 pub use outbox::SqliteOutbox;
 pub use scheduler::{SchedulerConfig, SqliteScheduler};
@@ -176,6 +178,10 @@ impl SqliteStore {
 
     pub fn outbox(&self) -> SqliteOutbox {
         SqliteOutbox::new(self.pool.clone(), self.outbox_wake.clone())
+    }
+
+    pub fn dead_letters(&self) -> SqliteDeadLetters {
+        SqliteDeadLetters::new(self.pool.clone())
     }
 
     pub fn state(&self) -> SqliteStateStore {
