@@ -10,7 +10,8 @@ use crate::adapters::postgres::{PgOptions, PgStore};
 use crate::adapters::sqlite::SqliteStore;
 use crate::config::Config;
 use crate::ports::{
-    HealthCheck, LabelRepository, Outbox, Scheduler, StateStore, TaskRepository, UserRepository,
+    DeadLetters, HealthCheck, LabelRepository, Outbox, Scheduler, StateStore, TaskRepository,
+    UserRepository,
 };
 
 #[derive(Clone)]
@@ -111,6 +112,13 @@ impl Database {
         match self {
             Self::Sqlite(s) => Arc::new(s.scheduler()),
             Self::Postgres(p) => Arc::new(p.scheduler()),
+        }
+    }
+
+    pub fn dead_letters(&self) -> Arc<dyn DeadLetters> {
+        match self {
+            Self::Sqlite(s) => Arc::new(s.dead_letters()),
+            Self::Postgres(p) => Arc::new(p.dead_letters()),
         }
     }
 

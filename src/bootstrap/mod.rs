@@ -84,6 +84,9 @@ pub struct Running {
     /// written by in-flight requests.
     stop_background: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    /// The Dapr-facing listener (Dapr mode): drained with the public one, so a delivery or job
+    /// trigger in progress finishes; later ones find it closed and daprd retries them.
+    dapr_server: Option<JoinHandle<std::io::Result<()>>>,
     background: Vec<JoinHandle<()>>,
     relay: JoinHandle<()>,
     bus: Bus,
@@ -98,6 +101,9 @@ impl Running {
         let _ = self.shutdown.send(true);
         let all = async {
             let _ = self.server.await;
+            if let Some(dapr) = self.dapr_server {
+                let _ = dapr.await;
+            }
             self.bus.stop_consuming().await;
             let _ = self.stop_background.send(true);
             for h in self.background {
@@ -170,11 +176,15 @@ pub fn check(config: &Config, role: Role) -> anyhow::Result<()> {
             "Kafka-direct mode keeps its data in PostgreSQL: set TICKLER_DATABASE_URL=postgres://… (the SQLite file belongs to one process)"
         ),
         Transport::Kafka => {}
-        Transport::Dapr => bail!(
-            "Dapr adapters are not part of this build yet; unset USE_DAPR to run the embedded default"
+        Transport::Dapr if !config.uses_postgres() => bail!(
+            "Dapr mode keeps tasks in PostgreSQL: set TICKLER_DATABASE_URL=postgres://… (or the secret named by dapr.secrets.database_url)"
         ),
+        Transport::Dapr => {}
     }
-    signing_secret(config)?;
+    // With a Dapr secret store the credentials arrive at start-up, from the sidecar.
+    if !(config.use_dapr && config.dapr.secretstore.is_some()) {
+        signing_secret(config)?;
+    }
     if role.runs(Role::EmailDelivery) {
         mailer(config)?;
     }
@@ -183,22 +193,37 @@ pub fn check(config: &Config, role: Role) -> anyhow::Result<()> {
 
 /// Builds and starts every part `role` needs, and binds the HTTP listener.
 pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
+    // Dapr mode: the sidecar first, since it may hold the credentials the rest needs.
+    let (config, sidecar) = match config.transport() {
+        Transport::Dapr => {
+            let (config, sidecar) = transport::sidecar(config).await?;
+            (config, Some(sidecar))
+        }
+        _ => (config.clone(), None),
+    };
+    let config = &config;
     check(config, role)?;
     let secret = signing_secret(config)?;
     let auth = Arc::new(Auth::new(&secret));
     let (stop_background, background_rx) = watch::channel(false);
     // The scheduler stops with the other background work, after the HTTP server has drained.
     let database = Database::open(config, background_rx.clone()).await?;
-    let bus = Bus::connect(config).await?;
+    let bus = Bus::connect(config, sidecar.clone()).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let services = services(&database, clock.clone());
+    let mut services = services(&database, clock.clone());
+    if let Some(dapr) = &sidecar {
+        services.state = dapr.state();
+    }
     let outbox: Arc<dyn Outbox> = database.outbox();
     let intake = bus.intake();
     let groups = transport::groups(config);
     let mut background = Vec::new();
 
     if role.runs(Role::Notification) {
-        let scheduler = database.scheduler();
+        let scheduler = match &sidecar {
+            Some(dapr) => dapr.scheduler(),
+            None => database.scheduler(),
+        };
         let notification = Arc::new(Notification::new(
             services.tasks.clone(),
             services.users.clone(),
@@ -263,6 +288,19 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
     // Created before the routers: the web page's event streams end when it turns true, so they
     // do not hold up the graceful shutdown.
     let (shutdown, mut rx) = watch::channel(false);
+    // daprd's routes on a listener of their own, served only now that every subscription and
+    // job handler is registered: daprd reads the subscription list once, when it connects.
+    let dapr_server = match &sidecar {
+        Some(dapr) => Some(
+            serve_dapr_routes(
+                dapr.app_router(database.dead_letters()),
+                dapr.app_listen(),
+                rx.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     // The REST API, the MCP tools (streamable HTTP at /mcp) and the web page (/) belong to the
     // backend role; the others serve their probes and metrics only.
     let app = if role.runs(Role::Backend) {
@@ -294,12 +332,31 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
         shutdown,
         stop_background,
         server,
+        dapr_server,
         background,
         relay,
         bus,
         database,
         grace: Duration::from_secs(config.http.shutdown_grace_secs),
     })
+}
+
+async fn serve_dapr_routes(
+    routes: axum::Router,
+    address: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding the Dapr-facing listener dapr.app_listen {address}"))?;
+    tracing::info!(%address, "serving the Dapr-facing routes");
+    Ok(tokio::spawn(async move {
+        axum::serve(listener, routes)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+    }))
 }
 
 /// `tickler migrate`: applies the database's pending migrations.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::adapters::dapr::{DaprSidecar, resolve_secrets};
 use crate::adapters::kafka::KafkaTransport;
 use crate::adapters::memory::MemoryBus;
 use crate::config::{Config, KafkaGroups, Transport};
@@ -19,10 +20,35 @@ pub enum Bus {
         /// Tells the consumers to stop taking messages.
         stop: watch::Sender<bool>,
     },
+    /// Pub/sub through this process's sidecar; deliveries arrive on the Dapr-facing routes.
+    Dapr(Box<DaprSidecar>),
+}
+
+/// Connects to this process's sidecar, waits for it (`/v1.0/healthz/outbound`), and fills the
+/// configuration's credentials from the Dapr secret store when one is configured.
+pub async fn sidecar(config: &Config) -> anyhow::Result<(Config, DaprSidecar)> {
+    let dapr = DaprSidecar::connect(&config.dapr, &config.topics)
+        .context("configuring the Dapr sidecar client")?;
+    dapr.wait_outbound().await.with_context(|| {
+        format!(
+            "waiting for the Dapr sidecar at {}",
+            config.dapr.http_endpoint
+        )
+    })?;
+    let mut config = config.clone();
+    if let Some(store) = dapr.secrets() {
+        resolve_secrets(&mut config, store.as_ref())
+            .await
+            .context("reading credentials from the Dapr secret store")?;
+    }
+    Ok((config, dapr))
 }
 
 impl Bus {
-    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+    pub async fn connect(config: &Config, sidecar: Option<DaprSidecar>) -> anyhow::Result<Self> {
+        if let Some(dapr) = sidecar {
+            return Ok(Self::Dapr(Box::new(dapr)));
+        }
         match (config.transport(), &config.kafka) {
             (Transport::Kafka, Some(k)) => {
                 let (stop, stop_rx) = watch::channel(false);
@@ -49,6 +75,7 @@ impl Bus {
         match self {
             Self::Memory(b) => Arc::new(b.clone()),
             Self::Kafka { kafka, .. } => kafka.publisher(),
+            Self::Dapr(dapr) => dapr.publisher(),
         }
     }
 
@@ -56,6 +83,7 @@ impl Bus {
         match self {
             Self::Memory(b) => Arc::new(b.clone()),
             Self::Kafka { kafka, .. } => kafka.intake(),
+            Self::Dapr(dapr) => dapr.intake(),
         }
     }
 
@@ -63,6 +91,7 @@ impl Bus {
         match self {
             Self::Memory(b) => Arc::new(b.clone()),
             Self::Kafka { kafka, .. } => kafka.health(),
+            Self::Dapr(dapr) => dapr.health(),
         }
     }
 
@@ -70,7 +99,7 @@ impl Bus {
     /// the roles have stopped taking new work and before the relay's last pass.
     pub async fn stop_consuming(&self) {
         match self {
-            Self::Memory(_) => {}
+            Self::Memory(_) | Self::Dapr(_) => {}
             Self::Kafka { kafka, stop } => {
                 let _ = stop.send(true);
                 kafka.stop_consuming().await;
@@ -81,7 +110,7 @@ impl Bus {
     /// Flushes and closes the producer, after the relay's last pass.
     pub async fn close(&self) {
         match self {
-            Self::Memory(_) => {}
+            Self::Memory(_) | Self::Dapr(_) => {}
             Self::Kafka { kafka, .. } => kafka.close().await,
         }
     }

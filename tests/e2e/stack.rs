@@ -36,7 +36,7 @@ impl Stack {
                 env: HashMap::new(),
                 dir,
             };
-            stack.dev_stack(&["up", "postgres", "kafka"]);
+            stack.dev_stack(&["up", "postgres", "kafka", "redis", "dapr"]);
             let out = stack.dev_stack(&["env"]);
             let env = out
                 .lines()
