@@ -18,8 +18,18 @@ declare -A DEFAULT_PORTS=(
 log() { printf 'dev-stack: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+free_port() { free_ports 1; }
+
+# N distinct free ports, one per line. All sockets stay bound until every port is chosen: binding
+# port 0 and closing it one port at a time can hand out the same port twice (it did, in CI).
+free_ports() {
+    python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+' "$1"
 }
 
 # Loads $STACK_DIR/ports.env, creating it on first use.
@@ -28,14 +38,16 @@ stack_ports() {
     chmod 755 "$STACK_DIR"
     local f="$STACK_DIR/ports.env"
     if [ ! -f "$f" ]; then
-        local tmp="$f.$$" name
+        local tmp="$f.$$" name i=0 ports=()
         : >"$tmp"
+        mapfile -t ports < <(free_ports "${#PORT_NAMES[@]}")
         for name in "${PORT_NAMES[@]}"; do
             if [ "$STACK_DIR" = "$DEFAULT_STACK_DIR" ]; then
                 echo "$name=${DEFAULT_PORTS[$name]}" >>"$tmp"
             else
-                echo "$name=$(free_port)" >>"$tmp"
+                echo "$name=${ports[$i]}" >>"$tmp"
             fi
+            i=$((i + 1))
         done
         mv "$tmp" "$f"
     fi
