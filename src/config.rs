@@ -635,6 +635,56 @@ pub enum Transport {
 mod tests {
     use super::*;
 
+    /// A crashed e-mail replica's claim must expire while its successor still has retries left
+    /// (see `email_delivery::CLAIM_TTL`); changing either default must keep that true. Dapr's
+    /// inbound retries (deploy/dapr/resiliency.yaml) mirror these defaults.
+    #[test]
+    fn an_email_claim_expires_well_within_the_default_retry_budget() {
+        let k = KafkaConfig::default();
+        let budget: u64 = (1..k.max_attempts)
+            .map(|a| (k.retry_backoff_ms << (a - 1).min(20)).min(k.max_backoff_ms))
+            .sum();
+        let claim = crate::app::email_delivery::CLAIM_TTL.as_millis() as u64;
+        assert!(
+            budget >= 2 * claim,
+            "retry budget {budget} ms, claim {claim} ms"
+        );
+    }
+
+    /// The same for Dapr's inbound retries (deploy/dapr/resiliency.yaml): daprd's exponential
+    /// policy starts at 500 ms, multiplies by 1.5 and draws each interval within ±50 %. Even at
+    /// the low end of every draw, the claim must expire before the event is dead-lettered.
+    #[test]
+    fn an_email_claim_expires_within_daprs_inbound_retry_budget() {
+        let file = include_str!("../deploy/dapr/resiliency.yaml");
+        let policy = file
+            .split("inboundEvents:")
+            .nth(1)
+            .expect("an inboundEvents retry policy");
+        let field = |name: &str| -> &str {
+            policy
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(name))
+                .unwrap_or_else(|| panic!("inboundEvents.{name}"))
+                .trim()
+        };
+        assert_eq!(field("policy:"), "exponential");
+        let retries: i32 = field("maxRetries:").parse().unwrap();
+        let max_interval: f64 = field("maxInterval:")
+            .strip_suffix('s')
+            .unwrap()
+            .parse()
+            .unwrap();
+        let low_end: f64 = (0..retries)
+            .map(|k| (0.5 * 1.5f64.powi(k)).min(max_interval) * 0.5)
+            .sum();
+        let claim = crate::app::email_delivery::CLAIM_TTL.as_secs_f64();
+        assert!(
+            low_end >= 1.5 * claim,
+            "Dapr retries last at least {low_end:.0} s, the claim {claim} s"
+        );
+    }
+
     #[test]
     fn layers_and_errors_name_the_key() {
         figment::Jail::expect_with(|jail| {

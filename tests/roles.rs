@@ -217,6 +217,31 @@ async fn the_same_reminder_event_sends_one_mail_and_marks_it_sent() {
     assert_eq!(r.status, ReminderStatus::Sent);
 }
 
+/// The database failing between the SMTP server's acceptance and the reminder's update must
+/// neither send a second mail nor leave the reminder unmarked: the redelivery marks it.
+#[tokio::test]
+async fn a_redelivery_marks_a_reminder_whose_mail_went_out_before_the_database_failed() {
+    let w = world();
+    let task = w
+        .task_with_reminder_at("Marked later", t0() + Duration::minutes(1))
+        .await;
+    w.clock.set(t0() + Duration::minutes(1));
+    w.fire(task).await;
+    let event = w.events(Topic::TaskReminders).await.remove(0);
+    w.store.fail_next_finishes(1);
+    assert!(matches!(w.delivery.handle(&event).await, Outcome::Retry(_)));
+    assert_eq!(w.mailer.sent().len(), 1);
+    assert_eq!(w.delivery.handle(&event).await, Outcome::Done);
+    assert_eq!(w.mailer.sent().len(), 1, "one mail for two deliveries");
+    let r = &w
+        .services
+        .get_task(&w.actor.user_id, task)
+        .await
+        .unwrap()
+        .reminders[0];
+    assert_eq!(r.status, ReminderStatus::Sent);
+}
+
 #[tokio::test]
 async fn transient_mail_failures_retry_then_give_up_and_permanent_ones_fail_at_once() {
     let w = world();

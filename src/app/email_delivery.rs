@@ -20,8 +20,12 @@ use crate::ports::{
 };
 use crate::telemetry::metrics;
 
-/// How long a replica may hold a claim before another may try (covers SMTP timeouts).
-const CLAIM_TTL: Duration = Duration::from_secs(120);
+/// How long a claim holds off other deliveries of the same event. It must outlast one SMTP
+/// exchange (the mailer gives up after 30 s) and stay well inside the consumers' retry budget
+/// (Kafka-direct and Dapr both retry for about two minutes before dead-lettering): a replica
+/// killed mid-send leaves its claim behind, and the redelivery to its successor must find it
+/// expired while retries remain. At 120 s it did not always, and a reminder was dead-lettered.
+pub const CLAIM_TTL: Duration = Duration::from_secs(45);
 /// How long "already sent" is remembered: longer than any broker keeps a message.
 const SENT_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
 /// Transient SMTP failures before the reminder is marked failed and dead-lettered.
@@ -36,9 +40,14 @@ pub struct EmailDelivery {
 
 enum Claim {
     Mine(String),
-    AlreadySent,
+    /// An earlier delivery finished with this outcome.
+    Done(ReminderStatus),
     Busy,
 }
+
+/// What the claim's key holds once a delivery has finished.
+const SENT: &[u8] = b"sent";
+const FAILED: &[u8] = b"failed";
 
 impl EmailDelivery {
     pub fn new(
@@ -63,7 +72,8 @@ impl EmailDelivery {
         {
             Ok(etag) => Ok(Claim::Mine(etag)),
             Err(StateError::ETagMismatch) => match self.state.get(key).await? {
-                Some(e) if e.value == b"sent" => Ok(Claim::AlreadySent),
+                Some(e) if e.value == SENT => Ok(Claim::Done(ReminderStatus::Sent)),
+                Some(e) if e.value == FAILED => Ok(Claim::Done(ReminderStatus::Failed)),
                 Some(_) => Ok(Claim::Busy),
                 // The claim expired between the two calls: let the redelivery try again.
                 None => Ok(Claim::Busy),
@@ -115,7 +125,12 @@ impl EmailDelivery {
         let key = format!("email-sent:{}", event.id);
         let etag = match self.claim(&key).await.map_err(|e| chain(&e))? {
             Claim::Mine(etag) => etag,
-            Claim::AlreadySent => return Ok(Outcome::Done),
+            // The mail went out (or was refused for good) but the reminder may not have been
+            // marked: the database can fail between the two. Marking is idempotent.
+            Claim::Done(status) => {
+                self.finish(event, &data, status).await?;
+                return Ok(Outcome::Done);
+            }
             Claim::Busy => {
                 return Ok(Outcome::Retry(
                     "another delivery of this event is in progress".into(),
@@ -139,7 +154,7 @@ impl EmailDelivery {
         match self.mailer.send(&email).await {
             Ok(()) => {
                 self.state
-                    .save(&key, b"sent", ETagCondition::Match(etag), Some(SENT_TTL))
+                    .save(&key, SENT, ETagCondition::Match(etag), Some(SENT_TTL))
                     .await
                     .map_err(|e| chain(&e))?;
                 self.finish(event, &data, ReminderStatus::Sent).await?;
@@ -149,7 +164,7 @@ impl EmailDelivery {
             Err(MailError::Permanent(reason)) => {
                 tracing::warn!(reminder_id = data.reminder_id.0, %reason, "mail refused; reminder marked failed");
                 self.state
-                    .save(&key, b"sent", ETagCondition::Any, Some(SENT_TTL))
+                    .save(&key, FAILED, ETagCondition::Any, Some(SENT_TTL))
                     .await
                     .map_err(|e| chain(&e))?;
                 self.finish(event, &data, ReminderStatus::Failed).await?;

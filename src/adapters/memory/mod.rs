@@ -64,11 +64,19 @@ struct Data {
     /// Per kind, as categories and tags are numbered independently.
     last_label_id: HashMap<LabelKind, i64>,
     last_seq: i64,
+    /// `finish_reminder` calls still to fail (failure injection for the roles' tests).
+    failing_finishes: u32,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The next `n` `finish_reminder` calls fail transiently, changing nothing, as they would
+    /// while a database restarts.
+    pub fn fail_next_finishes(&self, n: u32) {
+        self.lock().failing_finishes = n;
     }
 
     /// The data, for one whole operation. A panic elsewhere cannot leave a half-applied write

@@ -387,6 +387,13 @@ impl TaskRepository for MemoryStore {
         ctx: &WriteContext,
     ) -> Result<(), RepoError> {
         let mut data = self.lock();
+        if data.failing_finishes > 0 {
+            data.failing_finishes -= 1;
+            return Err(RepoError::Infra(InfraError::transient(
+                "finishing a reminder",
+                "injected failure",
+            )));
+        }
         let Some(task) = data
             .tasks
             .values_mut()
