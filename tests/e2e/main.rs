@@ -65,6 +65,10 @@ async fn check(c: &mut Cluster, work: tokio::task::JoinHandle<Expected>, within:
         Duration::from_secs(8),
     )
     .await;
+    let why = workload::diagnose(&c.db_url, &outcome, &expected).await;
+    if !why.is_empty() {
+        eprintln!("missing reminders, where their trail stops:{why}");
+    }
     workload::verify(&outcome, &expected);
     let stuck = c.stop_all();
     assert!(stuck.is_empty(), "did not stop on SIGTERM: {stuck:?}");

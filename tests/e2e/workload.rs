@@ -248,3 +248,83 @@ pub fn verify(outcome: &Outcome, expected: &Expected) {
         expected.occurrences,
     );
 }
+
+/// Where each missing reminder's trail stops, read from the scenario's database: its status,
+/// whether its `reminder.due` reached the outbox (and was published), a pending job, a
+/// dead letter, and its e-mail claim. Printed when a scenario fails, so a CI log says which
+/// stage lost it.
+pub async fn diagnose(db_url: &str, outcome: &Outcome, expected: &Expected) -> String {
+    use sqlx::Connection;
+    let seen: BTreeSet<&str> = outcome
+        .mails
+        .iter()
+        .map(|m| m.message_id.as_str())
+        .collect();
+    let missing: Vec<i64> = expected
+        .mails
+        .keys()
+        .filter(|id| !seen.contains(id.as_str()))
+        .filter_map(|id| {
+            id.trim_start_matches("<reminder-")
+                .trim_end_matches("@tickler>")
+                .parse()
+                .ok()
+        })
+        .take(5)
+        .collect();
+    if missing.is_empty() {
+        return String::new();
+    }
+    let Ok(mut conn) = sqlx::PgConnection::connect(db_url).await else {
+        return "cannot connect to the scenario database".into();
+    };
+    let mut report = String::new();
+    for id in missing {
+        let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT status, fired_at::text, delivered_at::text FROM reminders WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap_or(None);
+        let due: Vec<(String, Option<String>, i32, Option<String>)> = sqlx::query_as(
+            "SELECT event_id, published_at::text, attempts, last_error FROM outbox \
+             WHERE topic LIKE '%task-reminders' AND convert_from(payload, 'UTF8')::jsonb \
+             -> 'data' ->> 'reminder_id' = $1::text",
+        )
+        .bind(id)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+        let jobs: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, due_at::text FROM jobs WHERE name LIKE $1")
+                .bind(format!("%{id}"))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_default();
+        let letters: Vec<(String, Option<String>, String)> = sqlx::query_as(
+            "SELECT topic, consumer, reason FROM dead_letters WHERE convert_from(payload, 'UTF8') \
+             LIKE $1",
+        )
+        .bind(format!("%\"reminder_id\":{id},%"))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+        let mut claims = Vec::new();
+        for (event_id, ..) in &due {
+            let c: Option<(Vec<u8>, Option<String>)> =
+                sqlx::query_as("SELECT value, expires_at::text FROM state WHERE key LIKE $1")
+                    .bind(format!("%email-sent:{event_id}"))
+                    .fetch_optional(&mut conn)
+                    .await
+                    .unwrap_or(None);
+            claims.push(c.map(|(v, e)| (String::from_utf8_lossy(&v).into_owned(), e)));
+        }
+        report.push_str(&format!(
+            "\n  reminder {id}: (status, fired, delivered) {row:?}; reminder.due in outbox \
+             (event, published, attempts, error) {due:?}; jobs {jobs:?}; dead letters {letters:?}; \
+             e-mail claims {claims:?}"
+        ));
+    }
+    report
+}
