@@ -13,6 +13,7 @@ pub mod error;
 pub mod input;
 pub mod labels;
 pub mod notification;
+pub mod observed;
 pub mod recurring;
 pub mod relay;
 pub mod tasks;

@@ -6,6 +6,7 @@
 //!   tickler mcp --stdio            (token in TICKLER_TOKEN)
 //!   tickler migrate                (apply the database's pending migrations)
 //!   tickler --role R check-config  (load the configuration as start-up would; exit 1 naming the problem)
+//!   tickler dead-letters list [--topic T] | replay ID...   (what no consumer could process)
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +74,30 @@ enum Command {
     /// Load the configuration exactly as start-up does for --role, without connecting to
     /// anything; exit non-zero naming the bad key or the missing setting.
     CheckConfig,
+    /// Events no consumer could process (Dapr dead-letter topics and the embedded bus): list
+    /// them, or publish them again to their topic once the cause is fixed.
+    #[command(subcommand)]
+    DeadLetters(DeadLetterAction),
+}
+
+#[derive(Subcommand, Debug)]
+enum DeadLetterAction {
+    /// One line per record, oldest first: id, recorded at, topic, key, event, consumer, reason.
+    List {
+        /// Only this topic (its configured name, e.g. task-reminders).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only records with an id above this one (for paging).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Publish these records again (exact bytes, same key) and remove them from the list.
+    Replay {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -161,6 +186,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bootstrap::check(&config, cli.role)?;
             println!("configuration ok for --role {}", cli.role);
             Ok(())
+        }
+        Some(Command::DeadLetters(action)) => {
+            let command = match action {
+                DeadLetterAction::List {
+                    topic,
+                    after,
+                    limit,
+                } => {
+                    let topic = match topic {
+                        Some(name) => Some(config.topics.topic(&name).ok_or_else(|| {
+                            anyhow::anyhow!("--topic: {name:?} is none of the configured topics")
+                        })?),
+                        None => None,
+                    };
+                    bootstrap::DeadLetterCommand::List {
+                        topic,
+                        after,
+                        limit,
+                    }
+                }
+                DeadLetterAction::Replay { ids } => bootstrap::DeadLetterCommand::Replay { ids },
+            };
+            bootstrap::dead_letters(&config, command).await
         }
         None => {
             tickler::telemetry::init(&config.log.level, config.log.json);

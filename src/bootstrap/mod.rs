@@ -15,6 +15,7 @@
 //! closes.
 
 mod database;
+mod operator;
 mod secrets;
 mod transport;
 
@@ -27,6 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use database::Database;
+pub use operator::{DeadLetterCommand, dead_letters};
 pub use secrets::signing_secret;
 pub use transport::Bus;
 
@@ -36,6 +38,7 @@ use crate::adapters::{mcp, web};
 use crate::app::Services;
 use crate::app::email_delivery::EmailDelivery;
 use crate::app::notification::Notification;
+use crate::app::observed::Observed;
 use crate::app::recurring::Recurring;
 use crate::app::relay::Relay;
 use crate::auth::Auth;
@@ -234,7 +237,7 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
             .subscribe(
                 Topic::TaskEvents,
                 &groups.notification,
-                notification.clone(),
+                Observed::new(notification.clone(), clock.clone()),
             )
             .await?;
         scheduler.start(notification.clone()).await?;
@@ -252,7 +255,11 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
             clock.clone(),
         ));
         intake
-            .subscribe(Topic::TaskReminders, &groups.email_delivery, delivery)
+            .subscribe(
+                Topic::TaskReminders,
+                &groups.email_delivery,
+                Observed::new(delivery, clock.clone()),
+            )
             .await?;
     }
     if role.runs(Role::Recurring) {
@@ -262,7 +269,11 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Running> {
             clock.clone(),
         ));
         intake
-            .subscribe(Topic::TaskRecurrence, &groups.recurring, recurring)
+            .subscribe(
+                Topic::TaskRecurrence,
+                &groups.recurring,
+                Observed::new(recurring, clock.clone()),
+            )
             .await?;
     }
     // Every role records events (task writes, reminder.due, delivery outcomes, next

@@ -6,6 +6,7 @@
 //! | metric | type | labels | set by |
 //! |---|---|---|---|
 //! | `tickler_kafka_consumer_lag` | gauge | `group`, `topic`, `partition` | the Kafka intake, from librdkafka statistics (`kafka.lag_interval_ms`) |
+//! | `tickler_event_delivery_seconds` | histogram | | every consuming role: event `time` (its transaction) → its handler starts |
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -175,6 +176,67 @@ pub static KAFKA_CONSUMER_LAG: LabelledGauge = LabelledGauge::new(
 
 const LABELLED: &[&LabelledGauge] = &[&KAFKA_CONSUMER_LAG];
 
+/// Bucket bounds (seconds) of every histogram: from a millisecond, where an in-process hand-off
+/// lands, to a minute, where a consumer that was down lands.
+const BOUNDS: [f64; 14] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 60.0,
+];
+
+/// A Prometheus histogram with fixed buckets; observing is a few relaxed atomic adds.
+pub struct Histogram {
+    name: &'static str,
+    help: &'static str,
+    buckets: [AtomicU64; BOUNDS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub const fn new(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            help,
+            buckets: [const { AtomicU64::new(0) }; BOUNDS.len()],
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, seconds: f64) {
+        let seconds = seconds.max(0.0);
+        if let Some(i) = BOUNDS.iter().position(|b| seconds <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn render_into(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP {} {}\n# TYPE {} histogram",
+            self.name, self.help, self.name
+        );
+        let mut cumulative = 0;
+        for (bound, bucket) in BOUNDS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{}_bucket{{le=\"{bound}\"}} {cumulative}", self.name);
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{}_bucket{{le=\"+Inf\"}} {count}", self.name);
+        let _ = writeln!(out, "{}_sum {sum}\n{}_count {count}", self.name, self.name);
+    }
+}
+
+pub static EVENT_DELIVERY: Histogram = Histogram::new(
+    "tickler_event_delivery_seconds",
+    "From an event's time (the write that produced it) to the start of its handler in this process",
+);
+
+const HISTOGRAMS: &[&Histogram] = &[&EVENT_DELIVERY];
+
 /// Renders every counter and labelled gauge, plus the gauges given by the caller (name, help,
 /// value).
 pub fn render(gauges: &[(&str, &str, f64)]) -> String {
@@ -193,6 +255,9 @@ pub fn render(gauges: &[(&str, &str, f64)]) -> String {
     for g in LABELLED {
         g.render_into(&mut out);
     }
+    for h in HISTOGRAMS {
+        h.render_into(&mut out);
+    }
     for (name, help, value) in gauges {
         let _ = writeln!(
             out,
@@ -205,6 +270,21 @@ pub fn render(gauges: &[(&str, &str, f64)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_histogram_renders_cumulative_buckets() {
+        static H: Histogram = Histogram::new("t_seconds", "Test");
+        H.observe(0.0005);
+        H.observe(0.03);
+        H.observe(120.0);
+        let mut out = String::new();
+        H.render_into(&mut out);
+        assert!(out.contains("t_seconds_bucket{le=\"0.001\"} 1\n"), "{out}");
+        assert!(out.contains("t_seconds_bucket{le=\"0.05\"} 2\n"), "{out}");
+        assert!(out.contains("t_seconds_bucket{le=\"60\"} 2\n"), "{out}");
+        assert!(out.contains("t_seconds_bucket{le=\"+Inf\"} 3\n"), "{out}");
+        assert!(out.contains("t_seconds_count 3"), "{out}");
+    }
 
     #[test]
     fn renders_prometheus_text() {
