@@ -111,7 +111,8 @@ refuse "set config.kafka.brokers" --set dapr.enabled=true --set dapr.pubsub.type
 refuse "no Dapr component file" --set dapr.enabled=true --set dapr.pubsub.type=nats --set config.kafka.brokers=k:9092
 refuse "secrets.database.name is required" --set config.kafka.brokers=k:9092 --set secrets.database.name=
 refuse "secrets.kafkaSasl.name is required" --set config.kafka.brokers=k:9092 --set config.kafka.securityProtocol=sasl_ssl
-echo "  5 bad value sets refused"
+refuse "additional properties 'replica' not allowed" --set config.kafka.brokers=k:9092 --set roles.backend.replica=3   # values.schema.json
+echo "  6 bad value sets refused"
 
 # ---- schemas
 say "schemas: Kubernetes ${K8S_VERSIONS[*]} (strict) and Dapr $DAPR_VERSION CRDs (strict)"
