@@ -10,7 +10,9 @@
 #   MCP suite with the official Python MCP client (tests/mcp/run.sh)
 #   web page in headless Chromium with playwright-core and axe-core (tests/browser/run.sh; needs
 #                                       Node.js 20+, installs Debian's chromium when missing)
-#   end-to-end: every role its own process on PostgreSQL + Kafka, steady state and faults
+#   Helm chart checks (tests/helm/run.sh: helm built from the Go module proxy, kubernetes-validate)
+#   end-to-end: every role its own process on PostgreSQL, Kafka-direct and through daprd
+#                                       sidecars, steady state and faults
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,5 +67,8 @@ TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/mcp/run.sh
 step "web page in headless Chromium (playwright-core, axe-core) against the real binary"
 TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/browser/run.sh
 
-step "end-to-end: split roles as processes on PostgreSQL + Kafka, steady state, faults, bad input"
+step "Helm chart: lint, every combination rendered, strict Kubernetes and Dapr CRD schemas, chart-binary contract"
+TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/helm/run.sh
+
+step "end-to-end: split roles as processes, Kafka-direct and Dapr (Kafka, Redis), steady state, faults, bad input, mixed roll-out"
 cargo test --locked --features e2e --test e2e -- --test-threads=1
