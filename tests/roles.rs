@@ -21,6 +21,7 @@ use tickler::ports::{EventHandler, Job, JobHandler, MailError, Outbox, Outcome, 
 
 struct World {
     store: Arc<MemoryStore>,
+    state: Arc<MemoryStateStore>,
     clock: Arc<ManualClock>,
     services: Services,
     scheduler: Arc<MemoryScheduler>,
@@ -55,7 +56,8 @@ fn world() -> World {
             scheduler.clone(),
             clock.clone(),
         ),
-        delivery: EmailDelivery::new(state, mailer.clone(), store.clone(), clock.clone()),
+        delivery: EmailDelivery::new(state.clone(), mailer.clone(), store.clone(), clock.clone()),
+        state,
         recurring: Recurring::new(store.clone(), store.clone(), clock.clone()),
         actor: Actor {
             user_id: UserId::parse("alice").unwrap(),
@@ -208,6 +210,30 @@ async fn the_same_reminder_event_sends_one_mail_and_marks_it_sent() {
     assert_eq!(w.delivery.handle(&event).await, Outcome::Done);
     assert_eq!(w.mailer.sent().len(), 1);
     assert_eq!(w.mailer.sent()[0].subject, "Reminder: Once");
+    let r = &w
+        .services
+        .get_task(&w.actor.user_id, task)
+        .await
+        .unwrap()
+        .reminders[0];
+    assert_eq!(r.status, ReminderStatus::Sent);
+}
+
+/// The state store failing right after the SMTP server accepted the mail (a database or sidecar
+/// restart) is ridden out in place: no Retry, so no second mail once the claim expires.
+#[tokio::test]
+async fn a_store_outage_after_the_mail_went_out_is_retried_in_place_not_resent() {
+    let w = world();
+    let task = w
+        .task_with_reminder_at("Outage", t0() + Duration::minutes(1))
+        .await;
+    w.clock.set(t0() + Duration::minutes(1));
+    w.fire(task).await;
+    let event = w.events(Topic::TaskReminders).await.remove(0);
+    w.state.fail_next_saves_of(b"sent", 3);
+    assert_eq!(w.delivery.handle(&event).await, Outcome::Done);
+    assert_eq!(w.delivery.handle(&event).await, Outcome::Done);
+    assert_eq!(w.mailer.sent().len(), 1);
     let r = &w
         .services
         .get_task(&w.actor.user_id, task)

@@ -1,9 +1,11 @@
 //! The `email-delivery` role: turns `reminder.due` into one e-mail, idempotent by event id.
 //!
 //! The state store holds a claim per event: `sending` (with a short TTL) while a replica works on
-//! it, then `sent`. A second delivery of the same event finds the claim and sends nothing. Only a
-//! crash between the SMTP server's acceptance and the `sent` write can repeat a mail — the one
-//! window no mail protocol closes.
+//! it, then `sent`. A second delivery of the same event finds the claim and sends nothing. A
+//! store that fails right after the SMTP server accepted the mail (a database or sidecar
+//! restart) is retried in place for a while. Only a crash of this process between the SMTP
+//! server's acceptance and the `sent` write can repeat a mail — the one window no mail protocol
+//! closes — and the repeat carries the same Message-ID.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,10 @@ use crate::telemetry::metrics;
 /// killed mid-send leaves its claim behind, and the redelivery to its successor must find it
 /// expired while retries remain. At 120 s it did not always, and a reminder was dead-lettered.
 pub const CLAIM_TTL: Duration = Duration::from_secs(45);
+/// How long a replica keeps trying to record the outcome once the SMTP server has accepted the
+/// mail (a database or sidecar restart): giving up would send the mail again when the claim
+/// expires. Below `CLAIM_TTL`, so the claim is still this replica's while it tries.
+const RECORD_PATIENCE: Duration = Duration::from_secs(30);
 /// How long "already sent" is remembered: longer than any broker keeps a message.
 const SENT_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
 /// Transient SMTP failures before the reminder is marked failed and dead-lettered.
@@ -104,6 +110,36 @@ impl EmailDelivery {
         Ok(n)
     }
 
+    /// Records that the mail went out (or was refused for good), retrying through a short outage.
+    async fn record(
+        &self,
+        key: &str,
+        value: &[u8],
+        condition: ETagCondition,
+    ) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + RECORD_PATIENCE;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self
+                .state
+                .save(key, value, condition.clone(), Some(SENT_TTL))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                // Our claim expired and another delivery holds or finished the key: the mail is
+                // out, and whatever that delivery does next is its own.
+                Err(StateError::ETagMismatch) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() + delay < deadline => {
+                    tracing::warn!(key, error = %chain(&e), retry_in_ms = delay.as_millis() as u64,
+                        "mail accepted but its outcome not yet recorded; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(chain(&e)),
+            }
+        }
+    }
+
     /// Records the outcome; the task's `task.updated` carries the trace of the `reminder.due`.
     async fn finish(
         &self,
@@ -153,20 +189,14 @@ impl EmailDelivery {
         let email = email_template::render(&data, &to, &message_id);
         match self.mailer.send(&email).await {
             Ok(()) => {
-                self.state
-                    .save(&key, SENT, ETagCondition::Match(etag), Some(SENT_TTL))
-                    .await
-                    .map_err(|e| chain(&e))?;
+                self.record(&key, SENT, ETagCondition::Match(etag)).await?;
                 self.finish(event, &data, ReminderStatus::Sent).await?;
                 metrics::EMAILS_SENT.inc();
                 Ok(Outcome::Done)
             }
             Err(MailError::Permanent(reason)) => {
                 tracing::warn!(reminder_id = data.reminder_id.0, %reason, "mail refused; reminder marked failed");
-                self.state
-                    .save(&key, FAILED, ETagCondition::Any, Some(SENT_TTL))
-                    .await
-                    .map_err(|e| chain(&e))?;
+                self.record(&key, FAILED, ETagCondition::Any).await?;
                 self.finish(event, &data, ReminderStatus::Failed).await?;
                 metrics::EMAILS_FAILED.inc();
                 Ok(Outcome::Done)

@@ -179,7 +179,9 @@ pub fn check(config: &Config, role: Role) -> anyhow::Result<()> {
             "Kafka-direct mode keeps its data in PostgreSQL: set TICKLER_DATABASE_URL=postgres://… (the SQLite file belongs to one process)"
         ),
         Transport::Kafka => {}
-        Transport::Dapr if !config.uses_postgres() => bail!(
+        // With a Dapr secret store the database URL may arrive at start-up, from the sidecar
+        // (start-up checks again once it has).
+        Transport::Dapr if !config.uses_postgres() && config.dapr.secretstore.is_none() => bail!(
             "Dapr mode keeps tasks in PostgreSQL: set TICKLER_DATABASE_URL=postgres://… (or the secret named by dapr.secrets.database_url)"
         ),
         Transport::Dapr => {}
@@ -390,4 +392,35 @@ pub async fn serve_mcp_stdio(config: &Config) -> anyhow::Result<()> {
     let served = mcp::serve_stdio(services, actor).await;
     database.close().await;
     served
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dapr_config() -> Config {
+        Config {
+            use_dapr: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn split_roles_need_a_broker_and_postgres_unless_the_secret_store_brings_it() {
+        let embedded = Config::default();
+        assert!(check(&embedded, Role::All).is_ok());
+        let err = check(&embedded, Role::Notification)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs a broker"), "{err}");
+
+        let mut dapr = dapr_config();
+        dapr.auth.secret = Some(crate::config::Secret::new("a-signing-secret-0123456789"));
+        let err = check(&dapr, Role::Backend).unwrap_err().to_string();
+        assert!(err.contains("PostgreSQL"), "{err}");
+        // The URL and the signing secret are read from the store at start-up.
+        let mut stored = dapr_config();
+        stored.dapr.secretstore = Some("secretstore-kubernetes".into());
+        assert!(check(&stored, Role::Backend).is_ok());
+    }
 }

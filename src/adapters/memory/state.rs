@@ -24,6 +24,8 @@ const SWEEP_EVERY: u64 = 256;
 struct Entries {
     map: HashMap<String, Stored>,
     last_etag: u64,
+    /// Saves of this value still to fail (failure injection for the roles' tests).
+    failing: Option<(Vec<u8>, u32)>,
 }
 
 impl Entries {
@@ -76,6 +78,12 @@ impl MemoryStateStore {
     fn lock(&self) -> MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The next `n` saves of `value` fail transiently, changing nothing, as they would while
+    /// the store's database or the sidecar restarts.
+    pub fn fail_next_saves_of(&self, value: &[u8], n: u32) {
+        self.lock().failing = Some((value.to_vec(), n));
+    }
 }
 
 #[async_trait]
@@ -101,6 +109,13 @@ impl StateStore for MemoryStateStore {
             })
             .transpose()?;
         let mut entries = self.lock();
+        if let Some((v, n)) = &mut entries.failing
+            && v == value
+            && *n > 0
+        {
+            *n -= 1;
+            return Err(InfraError::transient("saving state", "injected failure").into());
+        }
         if !allows(&condition, entries.live(key, now)) {
             return Err(StateError::ETagMismatch);
         }
