@@ -67,6 +67,9 @@ pub struct Cluster {
     env: Vec<(String, String)>,
     /// Every process started, in order; killed ones stay with their exit status.
     pub procs: Vec<Proc>,
+    /// When an `email-delivery` process was SIGKILLed: each may repeat the one mail it had
+    /// handed to the SMTP server but not yet recorded (see `workload::verify`).
+    pub email_crashes: Vec<std::time::SystemTime>,
     http: reqwest::Client,
 }
 
@@ -120,6 +123,7 @@ impl Cluster {
             stack_dir: stack.dir.clone(),
             env,
             procs: Vec::new(),
+            email_crashes: Vec::new(),
             http: reqwest::Client::new(),
         };
         if mode != Mode::Dapr(PubSub::Redis) {
@@ -232,6 +236,18 @@ impl Cluster {
             .expect("a pid")
     }
 
+    /// The role's own pid and, in Dapr mode, its sidecar's (for memory readings).
+    #[allow(dead_code)] // used by benches/production, which shares this harness
+    pub fn pids(&self, index: usize) -> (u32, Option<u32>) {
+        match self.procs[index].mode {
+            Mode::Kafka => (self.procs[index].child.id(), None),
+            Mode::Dapr(_) => (
+                self.dapr_pid(index, "app"),
+                Some(self.dapr_pid(index, "daprd")),
+            ),
+        }
+    }
+
     /// SIGKILLs the sidecar of process `index`; scripts/dapr-run starts it again on the same
     /// ports, as a pod restarts its sidecar container.
     pub fn kill_sidecar(&mut self, index: usize) {
@@ -274,6 +290,9 @@ impl Cluster {
     /// SIGKILLs the role's process (in Dapr mode the app: scripts/dapr-run then stops its
     /// sidecar and exits): no chance to finish anything.
     pub fn kill(&mut self, index: usize) {
+        if self.procs[index].role == "email-delivery" {
+            self.email_crashes.push(std::time::SystemTime::now());
+        }
         if self.procs[index].run_dir.is_some() {
             signal(self.dapr_pid(index, "app"), "KILL");
             if !wait_exit(&mut self.procs[index].child, Duration::from_secs(30)) {

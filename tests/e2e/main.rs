@@ -69,7 +69,10 @@ async fn check(c: &mut Cluster, work: tokio::task::JoinHandle<Expected>, within:
     if !why.is_empty() {
         eprintln!("missing reminders, where their trail stops:{why}");
     }
-    workload::verify(&outcome, &expected);
+    workload::verify(&outcome, &expected, &c.email_crashes);
+    if !c.email_crashes.is_empty() {
+        eprintln!("{}: {} e-mail crash(es)", c.name, c.email_crashes.len());
+    }
     let stuck = c.stop_all();
     assert!(stuck.is_empty(), "did not stop on SIGTERM: {stuck:?}");
 }
@@ -277,7 +280,7 @@ async fn kafka_bad_input_on_the_wire_is_dead_lettered_and_consumers_keep_going()
         Duration::from_secs(1),
     )
     .await;
-    workload::verify(&outcome, &expected);
+    workload::verify(&outcome, &expected, &[]);
     let logs: String = (0..c.procs.len()).map(|i| c.log_tail(i, 400)).collect();
     let dead_lettered = logs
         .lines()

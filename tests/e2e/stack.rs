@@ -110,12 +110,14 @@ pub struct SmtpSink {
     child_pid: u32,
 }
 
-/// A received message: the headers the checks need.
+/// A received message: the headers the checks need, and when the sink stored it (just before
+/// it answered 250, i.e. accepted it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
     pub to: String,
     pub message_id: String,
     pub subject: String,
+    pub received: std::time::SystemTime,
 }
 
 impl SmtpSink {
@@ -153,8 +155,11 @@ impl SmtpSink {
         names.sort();
         names
             .iter()
-            .filter_map(|p| std::fs::read(p).ok())
-            .map(|raw| parse_mail(&String::from_utf8_lossy(&raw)))
+            .filter_map(|p| {
+                let raw = std::fs::read(p).ok()?;
+                let received = std::fs::metadata(p).ok()?.modified().ok()?;
+                Some(parse_mail(&String::from_utf8_lossy(&raw), received))
+            })
             .collect()
     }
 }
@@ -166,7 +171,7 @@ impl Drop for SmtpSink {
 }
 
 /// The unfolded value of each header we check.
-fn parse_mail(raw: &str) -> Mail {
+fn parse_mail(raw: &str, received: std::time::SystemTime) -> Mail {
     let head = raw.split("\r\n\r\n").next().unwrap_or(raw);
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in head.split("\r\n") {
@@ -190,6 +195,7 @@ fn parse_mail(raw: &str) -> Mail {
         to: get("to"),
         message_id: get("message-id"),
         subject: get("subject"),
+        received,
     }
 }
 
