@@ -255,8 +255,26 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         }
     };
     if res_parts.status.is_server_error() {
-        if let Err(e) = store.delete(&skey, ETagCondition::Match(etag)).await {
-            tracing::warn!(error = %chain(&e), "could not release an idempotency claim");
+        if let Err(e) = store
+            .delete(&skey, ETagCondition::Match(etag.clone()))
+            .await
+        {
+            // Most likely the same outage that failed the request. Keep trying in the
+            // background, so the client's retry is not refused ("still being processed") for
+            // the claim's whole minute once the store is back.
+            tracing::warn!(error = %chain(&e), "could not release an idempotency claim; retrying");
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    if store
+                        .delete(&skey, ETagCondition::Match(etag.clone()))
+                        .await
+                        .is_ok()
+                    {
+                        return;
+                    }
+                }
+            });
         }
     } else {
         let header_text = |name| {
