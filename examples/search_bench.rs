@@ -5,34 +5,18 @@
 //! sorted pages over HTTP. Run: `./scripts/bench.sh` (or `cargo run --release --example
 //! search_bench` with TICKLER_BIN pointing at a release build).
 
+#[path = "../benches/production/corpus.rs"]
+mod corpus;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tickler::adapters::sqlite::SqliteStore;
-use tickler::app::input::CreateTaskInput;
 use tickler::app::{Actor, Services};
 
-const SECRET: &str = "bench-secret-0123456789abcdef";
-const TASKS: usize = 100_000;
-const WORDS: [&str; 16] = [
-    "invoice",
-    "garden",
-    "dentist",
-    "report",
-    "groceries",
-    "plumber",
-    "taxes",
-    "birthday",
-    "meeting",
-    "laundry",
-    "insurance",
-    "passport",
-    "budget",
-    "flight",
-    "library",
-    "workout",
-];
+use corpus::{QUERIES, TASKS};
 
+const SECRET: &str = "bench-secret-0123456789abcdef";
 fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize]
 }
@@ -62,22 +46,7 @@ async fn main() {
             traceparent: None,
         };
         for i in 0..TASKS {
-            let (a, b) = (WORDS[i % 16], WORDS[(i / 16) % 16]);
-            let input = CreateTaskInput {
-                title: format!("{a} {b} #{i}"),
-                description: Some(format!(
-                    "notes about the {b} and the {} for item {i}",
-                    WORDS[(i / 256) % 16]
-                )),
-                priority: Some(["low", "medium", "high", "urgent"][i % 4].into()),
-                due_date: Some(format!(
-                    "2027-{:02}-{:02}T09:00:00Z",
-                    1 + i % 12,
-                    1 + i % 28
-                )),
-                reminders: Some(vec![]),
-                ..Default::default()
-            };
+            let input = corpus::task(i);
             services
                 .create_task(&actor, input.into_new_task().unwrap())
                 .await
@@ -127,39 +96,13 @@ async fn main() {
     }
     let token = tickler::auth::Auth::new(SECRET.as_bytes()).mint("bench", None, None, 3600);
 
-    let queries: Vec<(String, String)> = vec![
-        (
-            "search, one common word (in ~18% of tasks), top 20".into(),
-            "q=plumber&limit=20".into(),
-        ),
-        (
-            "search, two words (both required), top 20".into(),
-            "q=garden%20taxes&limit=20".into(),
-        ),
-        (
-            "search, prefix of a common word, top 20".into(),
-            "q=insur&limit=20".into(),
-        ),
-        (
-            "list, pending, by due date, page of 50".into(),
-            "status=pending&sort=due_date&limit=50".into(),
-        ),
-        (
-            "list, priority=urgent, by title, page of 50".into(),
-            "priority=urgent&sort=title&limit=50".into(),
-        ),
-        (
-            "list, due before a date, page of 50".into(),
-            "due_before=2027-03-01T00:00:00Z&limit=50".into(),
-        ),
-    ];
     println!("## Search and list at {TASKS} tasks of one user\n");
     println!(
         "Seeded in {seed_secs:.0} s through the repository port. 300 requests per row, sequential, over HTTP.\n"
     );
     println!("| request | p50 ms | p95 ms | p99 ms |");
     println!("|---|---|---|---|");
-    for (name, q) in &queries {
+    for (name, q) in QUERIES {
         let mut lat = Vec::new();
         for i in 0..330 {
             let t = Instant::now();
