@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::recurrence::RecurrenceRule;
 use super::reminder::Reminder;
+use super::text::{Lines, clean};
 use super::{CategoryId, ErrorCode, TagId, TaskId, UserId, ValidationError};
 
 /// Seed limit: a task carries at most 10 tags.
@@ -64,7 +65,7 @@ impl Priority {
     }
 }
 
-/// 1-200 characters after trimming.
+/// 1-200 characters after trimming, without control characters, in NFC (see [`super::text`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Title(String);
@@ -73,17 +74,23 @@ impl Title {
     pub const MAX_CHARS: usize = 200;
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
+        let title = clean("title", raw, Lines::Single)?;
+        if title.is_empty() {
             return Err(ValidationError::invalid("title", "Title cannot be empty"));
         }
-        if trimmed.chars().count() > Self::MAX_CHARS {
+        if title.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::invalid(
                 "title",
                 "Title must be 200 characters or less",
             ));
         }
-        Ok(Self(trimmed.to_owned()))
+        Ok(Self(title))
+    }
+
+    /// A title read back from storage. It was validated when written; rules added since (such as
+    /// the control-character one) must not make older rows unreadable.
+    pub fn from_stored(raw: String) -> Self {
+        Self(raw)
     }
 
     pub fn as_str(&self) -> &str {
@@ -91,9 +98,14 @@ impl Title {
     }
 }
 
-/// An empty or blank description is stored as none, as the seed did.
+/// An empty or blank description is stored as none, as the seed did. Newlines and tabs are
+/// allowed, other control characters are not (see [`super::text`]).
 pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, ValidationError> {
-    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+    let Some(text) = raw
+        .map(|r| clean("description", r, Lines::Multi))
+        .transpose()?
+        .filter(|t| !t.is_empty())
+    else {
         return Ok(None);
     };
     if text.chars().count() > MAX_DESCRIPTION_CHARS {
@@ -102,7 +114,7 @@ pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, Validation
             "Description must be 10000 characters or less",
         ));
     }
-    Ok(Some(text.to_owned()))
+    Ok(Some(text))
 }
 
 /// Tag ids on a task: deduplicated, at most ten.

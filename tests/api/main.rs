@@ -5,6 +5,7 @@ mod auth;
 mod errors;
 mod events;
 mod helpers;
+mod hostile_text;
 mod idempotency;
 mod isolation;
 mod labels;
