@@ -89,7 +89,8 @@ impl LabelName {
                 format!("{} name cannot be empty", kind.noun()),
             ));
         }
-        if name.chars().count() > max {
+        // Counted as sent (JSON Schema's `maxLength`), before trimming and normalising.
+        if raw.chars().count() > max {
             return Err(ValidationError::invalid(
                 "name",
                 format!("{} name must be {max} characters or less", kind.noun()),
@@ -160,7 +161,9 @@ mod tests {
         let composed = LabelName::parse(LabelKind::Category, "Caf\u{e9}").unwrap();
         let decomposed = LabelName::parse(LabelKind::Category, "Cafe\u{301}").unwrap();
         assert_eq!(composed, decomposed);
-        // The limit counts the normalised characters: 30 decomposed "é" are 60 code points.
-        assert!(LabelName::parse(LabelKind::Tag, &"e\u{301}".repeat(30)).is_ok());
+        // The limit counts the code points sent (JSON Schema's maxLength): 15 decomposed "é"
+        // are 30 and fit, 16 do not, though they would compose to 16 characters.
+        assert!(LabelName::parse(LabelKind::Tag, &"e\u{301}".repeat(15)).is_ok());
+        assert!(LabelName::parse(LabelKind::Tag, &"e\u{301}".repeat(16)).is_err());
     }
 }

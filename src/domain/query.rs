@@ -152,7 +152,7 @@ pub struct SearchText(String);
 impl SearchText {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let t = super::text::clean("q", raw, super::text::Lines::Single)?;
-        if t.is_empty() || t.chars().count() > 200 || !t.chars().any(char::is_alphanumeric) {
+        if t.is_empty() || raw.chars().count() > 200 || !t.chars().any(char::is_alphanumeric) {
             return Err(ValidationError::invalid(
                 "q",
                 "Search query must be 1-200 characters and contain at least one letter or digit",

@@ -78,7 +78,9 @@ impl Title {
         if title.is_empty() {
             return Err(ValidationError::invalid("title", "Title cannot be empty"));
         }
-        if title.chars().count() > Self::MAX_CHARS {
+        // The limit counts what the client sent (JSON Schema's `maxLength`), not the trimmed,
+        // normalised text, so the OpenAPI document can state it exactly.
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::invalid(
                 "title",
                 "Title must be 200 characters or less",
@@ -101,24 +103,30 @@ impl Title {
 /// An empty or blank description is stored as none, as the seed did. Newlines and tabs are
 /// allowed, other control characters are not (see [`super::text`]).
 pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, ValidationError> {
-    let Some(text) = raw
-        .map(|r| clean("description", r, Lines::Multi))
-        .transpose()?
-        .filter(|t| !t.is_empty())
-    else {
+    let Some(raw) = raw else {
         return Ok(None);
     };
-    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+    // Counted as sent, like titles.
+    if raw.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(ValidationError::invalid(
             "description",
             "Description must be 10000 characters or less",
         ));
     }
-    Ok(Some(text))
+    let text = clean("description", raw, Lines::Multi)?;
+    Ok((!text.is_empty()).then_some(text))
 }
 
-/// Tag ids on a task: deduplicated, at most ten.
+/// Tag ids on a task: at most ten entries (counted as sent, duplicates included, as the
+/// OpenAPI document's `maxItems` says), deduplicated.
 pub fn parse_tag_ids(ids: &[i64]) -> Result<Vec<TagId>, ValidationError> {
+    if ids.len() > MAX_TAGS_PER_TASK {
+        return Err(ValidationError::new(
+            ErrorCode::TooManyTags,
+            "tag_ids",
+            "Maximum 10 tags per task",
+        ));
+    }
     let mut out: Vec<TagId> = Vec::with_capacity(ids.len());
     for id in ids {
         if !out.contains(&TagId(*id)) {

@@ -2,6 +2,7 @@
 //! See `helpers.rs` for how the app under test is built (one function to swap).
 
 mod auth;
+mod contract;
 mod errors;
 mod events;
 mod helpers;

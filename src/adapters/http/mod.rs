@@ -25,6 +25,7 @@ pub mod idempotency;
 pub mod labels;
 pub mod me;
 pub mod openapi;
+pub mod openapi_contract;
 pub mod problem;
 pub mod recurrence;
 pub mod reminders;
