@@ -119,6 +119,8 @@ run() {
 }
 
 extra=("$@")
+# schemathesis keeps a cache (.schemathesis/) in its working directory: not in the checkout.
+cd "$work"
 # The budget covers the runs, not the one-off venv install or cargo build above.
 deadline=$((SECONDS + budget))
 status=0
