@@ -377,3 +377,64 @@ async fn http_transport_requires_a_valid_bearer_token() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].1.data["user_id"], "alice");
 }
+
+/// Issue 10: hostile arguments to every tool are tool errors with a stable code (the REST API's
+/// codes), never a protocol error or a panic, and write nothing.
+#[tokio::test]
+async fn hostile_arguments_are_tool_errors_with_stable_codes() {
+    let w = world();
+    let alice = actor("alice");
+    let task = w.ok(&alice, "add_task", json!({ "title": "kept" })).await;
+    let task_id = task["task_id"].clone();
+    let known: Vec<&str> = [
+        "VALIDATION_ERROR",
+        "INVALID_PRIORITY",
+        "TOO_MANY_TAGS",
+        "TOO_MANY_REMINDERS",
+        "INVALID_RECURRENCE_RULE",
+        "INVALID_DUE_DATE",
+        "INVALID_COLOR",
+        "INVALID_TIME_ZONE",
+        "INVALID_REMINDER",
+        "INVALID_REQUEST",
+        "INVALID_CURSOR",
+        "TASK_NOT_FOUND",
+        "CATEGORY_NOT_FOUND",
+        "TAG_NOT_FOUND",
+        "REMINDER_NOT_FOUND",
+        "DUPLICATE_NAME",
+        "LIMIT_EXCEEDED",
+    ]
+    .to_vec();
+    let hostile = [
+        json!({ "title": "a\u{0}b", "name": "a\u{1b}[31m", "description": "x\u{7f}" }),
+        json!({ "task_id": "not-a-number", "tag_id": [], "category_id": {} }),
+        json!({ "task_id": 1e300, "tag_id": -1, "category_id": 9_223_372_036_854_775_807_i64 }),
+        json!({ "task_id": task_id, "title": null, "priority": 5, "due_date": "yesterday-ish" }),
+        json!({ "task_id": task_id, "recurrence_rule": "FREQ=SECONDLY;INTERVAL=0" }),
+        json!({ "task_id": task_id, "tag_ids": (0..50).collect::<Vec<i64>>() }),
+        json!({ "task_id": task_id, "remind_before_minutes": -5, "remind_at": "2000-01-01" }),
+        json!({ "query": "\u{85}", "limit": -1, "status": "\u{0}", "sort_by": 7 }),
+        json!({ "name": "n".repeat(10_000), "color": "#zzzzzz" }),
+        json!({ "user_id": "bob" }),
+    ];
+    for tool in TOOL_NAMES {
+        for args in &hostile {
+            let (is_error, body) = w.call(&alice, tool, args.clone()).await;
+            if is_error {
+                let code = body["code"].as_str().unwrap_or_default();
+                assert!(known.contains(&code), "{tool} {args}: {body}");
+                assert!(body["message"].is_string(), "{tool} {args}: {body}");
+            }
+        }
+    }
+    // The hostile text never got in: the one task is unchanged, no label was made.
+    let got = w
+        .ok(&alice, "get_task", json!({ "task_id": task_id }))
+        .await;
+    assert!(!got.to_string().contains("\\u0000"), "{got}");
+    for tool in ["list_categories", "list_tags"] {
+        let labels = w.ok(&alice, tool, json!({})).await;
+        assert!(!labels.to_string().contains("\\u001b"), "{labels}");
+    }
+}

@@ -21,10 +21,83 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Absent → `None` (with `#[serde(default)]`); a value → `Some(v)`; `null` → an error. For the
+/// optional fields of a patch where `null` would mean nothing: refusing it keeps "leave alone"
+/// spelt one way only, as the OpenAPI document says (those fields are not nullable there).
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// An integer as JSON Schema counts them: `3` and `3.0` alike (clients and generators that
+/// only have floating-point numbers send the latter). Fractions and out-of-range numbers are
+/// refused.
+struct WholeNumber(i64);
+
+impl<'de> Deserialize<'de> for WholeNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = WholeNumber;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<WholeNumber, E> {
+                Ok(WholeNumber(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<WholeNumber, E> {
+                i64::try_from(v)
+                    .map(WholeNumber)
+                    .map_err(|_| E::custom(format!("integer {v} is out of range")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<WholeNumber, E> {
+                // The range check is on the float: `as` would saturate silently.
+                if v.fract() == 0.0
+                    && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v)
+                {
+                    Ok(WholeNumber(v as i64))
+                } else {
+                    Err(E::custom(format!("{v} is not an integer in range")))
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// `Option<i64>` accepting whole floats (see [`WholeNumber`]).
+pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<WholeNumber>::deserialize(d)?.map(|n| n.0))
+}
+
+/// The tri-state of [`tri_state`] for integers accepting whole floats.
+pub fn tri_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Ok(Some(opt_int(d)?))
+}
+
+/// A list of integers accepting whole floats; `null` is `None`.
+pub fn opt_int_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<i64>>, D::Error> {
+    Ok(Option::<Vec<WholeNumber>>::deserialize(d)?.map(|v| v.into_iter().map(|n| n.0).collect()))
+}
+
+/// [`present`] for a list of integers accepting whole floats.
+pub fn present_int_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<i64>>, D::Error> {
+    Ok(Some(
+        Vec::<WholeNumber>::deserialize(d)?
+            .into_iter()
+            .map(|n| n.0)
+            .collect(),
+    ))
+}
+
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReminderInput {
     /// Minutes before the task's due date (0-525600).
+    #[serde(default, deserialize_with = "opt_int")]
     pub minutes_before: Option<i64>,
     /// An absolute ISO 8601 instant, e.g. `2026-01-15T08:30:00Z`.
     pub remind_at: Option<String>,
@@ -64,8 +137,10 @@ pub struct CreateTaskInput {
     pub priority: Option<String>,
     /// ISO 8601; a date alone (or midnight) means the end of that day.
     pub due_date: Option<String>,
+    #[serde(default, deserialize_with = "opt_int")]
     pub category_id: Option<i64>,
     /// Up to 10 of your tag ids.
+    #[serde(default, deserialize_with = "opt_int_list")]
     pub tag_ids: Option<Vec<i64>>,
     /// RFC 5545 RRULE (`FREQ=WEEKLY;BYDAY=MO`) or a phrase (`daily`, `every monday`, `weekdays`).
     pub recurrence_rule: Option<String>,
@@ -125,28 +200,33 @@ impl CreateTaskInput {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTaskInput {
+    #[serde(default, deserialize_with = "present")]
     pub title: Option<String>,
     /// `null` or `""` clears it.
     #[serde(default, deserialize_with = "tri_state")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
     pub priority: Option<String>,
     /// `null` or `""` clears it (relative reminders are then cancelled).
     #[serde(default, deserialize_with = "tri_state")]
     #[schema(value_type = Option<String>)]
     pub due_date: Option<Option<String>>,
     /// `null` clears it.
-    #[serde(default, deserialize_with = "tri_state")]
+    #[serde(default, deserialize_with = "tri_int")]
     #[schema(value_type = Option<i64>)]
     pub category_id: Option<Option<i64>>,
     /// Replaces the task's tags.
+    #[serde(default, deserialize_with = "present_int_list")]
     pub tag_ids: Option<Vec<i64>>,
     /// `null` or `""` stops the recurrence.
     #[serde(default, deserialize_with = "tri_state")]
     #[schema(value_type = Option<String>)]
     pub recurrence_rule: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
     pub completed: Option<bool>,
     /// Replaces the pending reminders.
+    #[serde(default, deserialize_with = "present")]
     pub reminders: Option<Vec<ReminderInput>>,
 }
 
@@ -193,6 +273,7 @@ impl UpdateTaskInput {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelInput {
+    #[serde(default, deserialize_with = "present")]
     pub name: Option<String>,
     /// `#RRGGBB`; `null` clears it on update.
     #[serde(default, deserialize_with = "tri_state")]
@@ -203,12 +284,15 @@ pub struct LabelInput {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatchInput {
+    #[serde(default, deserialize_with = "present")]
     pub email: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub name: Option<String>,
     /// IANA zone, e.g. `Europe/Paris`.
+    #[serde(default, deserialize_with = "present")]
     pub time_zone: Option<String>,
     /// Minutes before the due date for new tasks' reminder; `null` for none.
-    #[serde(default, deserialize_with = "tri_state")]
+    #[serde(default, deserialize_with = "tri_int")]
     #[schema(value_type = Option<i64>)]
     pub default_reminder_minutes: Option<Option<i64>>,
 }
@@ -227,6 +311,39 @@ mod tests {
         assert_eq!(patch.description, Patch::Keep);
         let p: UpdateTaskInput = serde_json::from_str(r#"{"recurrence_rule": ""}"#).unwrap();
         assert_eq!(p.into_patch().unwrap().recurrence_rule, Patch::Clear);
+    }
+
+    #[test]
+    fn integers_may_be_whole_floats_and_patch_fields_may_not_be_null() {
+        let p: CreateTaskInput =
+            serde_json::from_str(r#"{"title":"x","category_id":3.0,"tag_ids":[1,2.0]}"#).unwrap();
+        assert_eq!(p.category_id, Some(3));
+        assert_eq!(p.tag_ids, Some(vec![1, 2]));
+        for bad in [
+            r#"{"title":"x","category_id":3.5}"#,
+            r#"{"title":"x","category_id":1e300}"#,
+            r#"{"title":"x","category_id":9223372036854775808}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<CreateTaskInput>(bad).is_err(),
+                "{bad}"
+            );
+        }
+        let r: ReminderInput = serde_json::from_str(r#"{"minutes_before": -235.0}"#).unwrap();
+        assert_eq!(r.minutes_before, Some(-235));
+        for bad in [
+            r#"{"title":null}"#,
+            r#"{"priority":null}"#,
+            r#"{"tag_ids":null}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<UpdateTaskInput>(bad).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(serde_json::from_str::<LabelInput>(r#"{"name":null}"#).is_err());
+        let l: LabelInput = serde_json::from_str(r#"{"color":null}"#).unwrap();
+        assert_eq!((l.name, l.color), (None, Some(None)));
     }
 
     #[test]

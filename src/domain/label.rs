@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::text::{Lines, clean};
 use super::{ErrorCode, UserId, ValidationError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,29 +72,37 @@ impl Color {
     }
 }
 
-/// A trimmed, non-empty name within the kind's limit. Uniqueness per user is case-sensitive, as in
-/// the seed.
+/// A trimmed, non-empty name within the kind's limit, without control characters. Uniqueness per
+/// user is case-sensitive, as in the seed, and applies to the NFC form (see [`super::text`]), so two
+/// names that look the same cannot coexist.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct LabelName(String);
 
 impl LabelName {
     pub fn parse(kind: LabelKind, raw: &str) -> Result<Self, ValidationError> {
-        let trimmed = raw.trim();
+        let name = clean("name", raw, Lines::Single)?;
         let max = kind.max_name_chars();
-        if trimmed.is_empty() {
+        if name.is_empty() {
             return Err(ValidationError::invalid(
                 "name",
                 format!("{} name cannot be empty", kind.noun()),
             ));
         }
-        if trimmed.chars().count() > max {
+        // Counted as sent (JSON Schema's `maxLength`), before trimming and normalising.
+        if raw.chars().count() > max {
             return Err(ValidationError::invalid(
                 "name",
                 format!("{} name must be {max} characters or less", kind.noun()),
             ));
         }
-        Ok(Self(trimmed.to_owned()))
+        Ok(Self(name))
+    }
+
+    /// A name read back from storage: validated when written, and not re-checked against rules
+    /// added since, so older rows stay readable.
+    pub fn from_stored(raw: String) -> Self {
+        Self(raw)
     }
 
     pub fn as_str(&self) -> &str {
@@ -140,5 +149,21 @@ mod tests {
             LabelName::parse(LabelKind::Tag, " x ").unwrap().as_str(),
             "x"
         );
+    }
+
+    #[test]
+    fn names_refuse_control_characters_and_compare_in_nfc() {
+        for bad in ["a\u{0}b", "a\nb", "a\u{9f}", "\u{7f}", "a\tb"] {
+            let err = LabelName::parse(LabelKind::Tag, bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::ValidationError, "{bad:?}");
+            assert_eq!(err.field, Some("name"));
+        }
+        let composed = LabelName::parse(LabelKind::Category, "Caf\u{e9}").unwrap();
+        let decomposed = LabelName::parse(LabelKind::Category, "Cafe\u{301}").unwrap();
+        assert_eq!(composed, decomposed);
+        // The limit counts the code points sent (JSON Schema's maxLength): 15 decomposed "é"
+        // are 30 and fit, 16 do not, though they would compose to 16 characters.
+        assert!(LabelName::parse(LabelKind::Tag, &"e\u{301}".repeat(15)).is_ok());
+        assert!(LabelName::parse(LabelKind::Tag, &"e\u{301}".repeat(16)).is_err());
     }
 }

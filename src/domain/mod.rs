@@ -11,6 +11,7 @@ pub mod query;
 pub mod recurrence;
 pub mod reminder;
 pub mod task;
+pub mod text;
 pub mod user;
 
 pub use error::{ErrorCode, ValidationError};

@@ -151,14 +151,14 @@ pub struct SearchText(String);
 
 impl SearchText {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let t = raw.trim();
-        if t.is_empty() || t.chars().count() > 200 || !t.chars().any(char::is_alphanumeric) {
+        let t = super::text::clean("q", raw, super::text::Lines::Single)?;
+        if t.is_empty() || raw.chars().count() > 200 || !t.chars().any(char::is_alphanumeric) {
             return Err(ValidationError::invalid(
                 "q",
                 "Search query must be 1-200 characters and contain at least one letter or digit",
             ));
         }
-        Ok(Self(t.to_owned()))
+        Ok(Self(t))
     }
 
     pub fn as_str(&self) -> &str {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::recurrence::RecurrenceRule;
 use super::reminder::Reminder;
+use super::text::{Lines, clean};
 use super::{CategoryId, ErrorCode, TagId, TaskId, UserId, ValidationError};
 
 /// Seed limit: a task carries at most 10 tags.
@@ -64,7 +65,7 @@ impl Priority {
     }
 }
 
-/// 1-200 characters after trimming.
+/// 1-200 characters after trimming, without control characters, in NFC (see [`super::text`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Title(String);
@@ -73,17 +74,25 @@ impl Title {
     pub const MAX_CHARS: usize = 200;
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
+        let title = clean("title", raw, Lines::Single)?;
+        if title.is_empty() {
             return Err(ValidationError::invalid("title", "Title cannot be empty"));
         }
-        if trimmed.chars().count() > Self::MAX_CHARS {
+        // The limit counts what the client sent (JSON Schema's `maxLength`), not the trimmed,
+        // normalised text, so the OpenAPI document can state it exactly.
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::invalid(
                 "title",
                 "Title must be 200 characters or less",
             ));
         }
-        Ok(Self(trimmed.to_owned()))
+        Ok(Self(title))
+    }
+
+    /// A title read back from storage. It was validated when written; rules added since (such as
+    /// the control-character one) must not make older rows unreadable.
+    pub fn from_stored(raw: String) -> Self {
+        Self(raw)
     }
 
     pub fn as_str(&self) -> &str {
@@ -91,22 +100,33 @@ impl Title {
     }
 }
 
-/// An empty or blank description is stored as none, as the seed did.
+/// An empty or blank description is stored as none, as the seed did. Newlines and tabs are
+/// allowed, other control characters are not (see [`super::text`]).
 pub fn parse_description(raw: Option<&str>) -> Result<Option<String>, ValidationError> {
-    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+    let Some(raw) = raw else {
         return Ok(None);
     };
-    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+    // Counted as sent, like titles.
+    if raw.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(ValidationError::invalid(
             "description",
             "Description must be 10000 characters or less",
         ));
     }
-    Ok(Some(text.to_owned()))
+    let text = clean("description", raw, Lines::Multi)?;
+    Ok((!text.is_empty()).then_some(text))
 }
 
-/// Tag ids on a task: deduplicated, at most ten.
+/// Tag ids on a task: at most ten entries (counted as sent, duplicates included, as the
+/// OpenAPI document's `maxItems` says), deduplicated.
 pub fn parse_tag_ids(ids: &[i64]) -> Result<Vec<TagId>, ValidationError> {
+    if ids.len() > MAX_TAGS_PER_TASK {
+        return Err(ValidationError::new(
+            ErrorCode::TooManyTags,
+            "tag_ids",
+            "Maximum 10 tags per task",
+        ));
+    }
     let mut out: Vec<TagId> = Vec::with_capacity(ids.len());
     for id in ids {
         if !out.contains(&TagId(*id)) {

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::reminder::{DEFAULT_MINUTES_BEFORE, MAX_MINUTES_BEFORE};
+use super::text::{Lines, clean};
 use super::{ErrorCode, UserId, ValidationError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,8 +43,10 @@ pub fn parse_time_zone(raw: &str) -> Result<chrono_tz::Tz, ValidationError> {
 /// A deliberately loose check: one `@`, something on both sides, no spaces. Deliverability is the
 /// SMTP server's business.
 pub fn parse_email(raw: &str) -> Result<String, ValidationError> {
+    // 254 characters as sent, like every other text limit.
+    let valid = raw.chars().count() <= 254;
     let raw = raw.trim();
-    let valid = raw.len() <= 254
+    let valid = valid
         && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
         && matches!(raw.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.contains('@'));
     if valid {
@@ -57,14 +60,14 @@ pub fn parse_email(raw: &str) -> Result<String, ValidationError> {
 }
 
 pub fn parse_display_name(raw: &str) -> Result<String, ValidationError> {
-    let raw = raw.trim();
-    if raw.is_empty() || raw.chars().count() > 100 || raw.chars().any(char::is_control) {
+    let name = clean("name", raw, Lines::Single)?;
+    if name.is_empty() || raw.chars().count() > 100 {
         return Err(ValidationError::invalid(
             "name",
             "name must be 1-100 printable characters",
         ));
     }
-    Ok(raw.to_owned())
+    Ok(name)
 }
 
 pub fn parse_default_reminder(minutes: Option<i64>) -> Result<Option<u32>, ValidationError> {

@@ -105,3 +105,70 @@ async fn token_problems_do_not_echo_the_token() {
     r.problem(401, "UNAUTHORIZED");
     assert!(!r.text.contains(&expired));
 }
+
+/// Issue 10: a request without a valid token is 401 whatever else is wrong with it, and only an
+/// authenticated request learns about framing (400/415) and then content (422) problems.
+#[tokio::test]
+async fn authentication_comes_before_any_other_check() {
+    let app = spawn_app().await;
+    let forged = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
+    let hostile = |rb: reqwest::RequestBuilder| {
+        rb.header("Idempotency-Key", "k".repeat(300))
+            .header("content-type", "text/plain")
+            .body("{not json")
+    };
+    for auth in [None, Some(forged), Some("Basic YTpi")] {
+        for (method, path) in PROTECTED
+            .iter()
+            .copied()
+            .chain([
+                ("GET", "/api/v1/tasks/not-a-number"),
+                ("GET", "/api/v1/tasks?colour=red"),
+            ])
+            .chain([
+                ("GET", "/api/v1/tasks?limit=0"),
+                ("POST", "/api/v1/tasks/x/complete"),
+            ])
+        {
+            let mut rb = app.client.request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                app.url(path),
+            );
+            if let Some(a) = auth {
+                rb = rb.header("authorization", a);
+            }
+            let r = call(hostile(rb)).await;
+            r.problem(401, "UNAUTHORIZED");
+            assert!(r.header("www-authenticate").is_some(), "{method} {path}");
+        }
+    }
+
+    let alice = app.user("alice");
+    // Authenticated: the malformed key (framing) is reported before the body's content type.
+    let r = call(hostile(alice.request(Method::POST, "/api/v1/tasks"))).await;
+    assert_eq!(
+        r.problem(400, "INVALID_REQUEST")["field"],
+        "Idempotency-Key"
+    );
+    // Then the content type, then the JSON's shape, then its content.
+    let r = call(
+        alice
+            .request(Method::POST, "/api/v1/tasks")
+            .header("content-type", "text/plain")
+            .body(r#"{"title": ""}"#),
+    )
+    .await;
+    r.problem(415, "INVALID_REQUEST");
+    let r = alice
+        .post(
+            "/api/v1/tasks",
+            serde_json::json!({ "title": "", "colour": 1 }),
+        )
+        .await;
+    assert_eq!(r.problem(400, "INVALID_REQUEST")["field"], "colour");
+    let r = alice
+        .post("/api/v1/tasks", serde_json::json!({ "title": "" }))
+        .await;
+    assert_eq!(r.problem(422, "VALIDATION_ERROR")["field"], "title");
+    assert!(alice.all_tasks().await.is_empty());
+}

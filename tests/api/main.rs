@@ -2,9 +2,11 @@
 //! See `helpers.rs` for how the app under test is built (one function to swap).
 
 mod auth;
+mod contract;
 mod errors;
 mod events;
 mod helpers;
+mod hostile_text;
 mod idempotency;
 mod isolation;
 mod labels;

@@ -3,9 +3,11 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -17,27 +19,56 @@ use crate::auth::AuthError;
 #[derive(Debug, Clone)]
 pub struct Authed(pub Actor);
 
+/// Verifies the request's bearer token: the caller, or the 401 problem that explains why not.
+fn authenticate(parts: &Parts, state: &AppState) -> Result<Authed, Problem> {
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    let mut actor = state.auth.verify_header(header).map_err(|e| {
+        Problem::unauthorized(match e {
+            AuthError::Missing => "Missing Authorization header (expected `Bearer <token>`)",
+            AuthError::BadScheme => "Authorization header must be `Bearer <token>`",
+            AuthError::Invalid => "Invalid or expired token",
+        })
+    })?;
+    let incoming = parts
+        .headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok());
+    actor.traceparent = Some(child_traceparent(incoming));
+    Ok(Authed(actor))
+}
+
+/// Middleware on every authenticated `/api/v1` route, outermost of them: a request without a
+/// valid token is answered 401 before anything else about it (its `Idempotency-Key`, path, query
+/// or body) is looked at, so a client learns first that it must authenticate and an anonymous
+/// caller learns nothing about what the server would accept. The caller is left in the request's
+/// extensions for the idempotency middleware and the handlers.
+pub async fn authenticate_first(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    match authenticate(&parts, &state) {
+        Ok(authed) => {
+            parts.extensions.insert(authed);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(p) => p.into_response(),
+    }
+}
+
 impl FromRequestParts<AppState> for Authed {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .map(|v| v.to_str().unwrap_or(""));
-        let mut actor = state.auth.verify_header(header).map_err(|e| {
-            Problem::unauthorized(match e {
-                AuthError::Missing => "Missing Authorization header (expected `Bearer <token>`)",
-                AuthError::BadScheme => "Authorization header must be `Bearer <token>`",
-                AuthError::Invalid => "Invalid or expired token",
-            })
-        })?;
-        let incoming = parts
-            .headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok());
-        actor.traceparent = Some(child_traceparent(incoming));
-        Ok(Self(actor))
+        // Set by `authenticate_first`; verified here only on a route without that middleware.
+        match parts.extensions.get::<Authed>() {
+            Some(authed) => Ok(authed.clone()),
+            None => authenticate(parts, state),
+        }
     }
 }
 

@@ -25,6 +25,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::extract::Authed;
 use super::problem::Problem;
 use crate::app::ServiceError;
 use crate::domain::{ErrorCode, UserId};
@@ -174,7 +175,8 @@ fn answer_existing(value: &[u8], fp: &str) -> Response {
     }
 }
 
-/// The middleware (on every `/api/v1` route; it only acts on POST with the header).
+/// The middleware (on every authenticated `/api/v1` route, inside `authenticate_first`; it only
+/// acts on POST with the header).
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
@@ -186,12 +188,10 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         Ok(k) => k,
         Err(p) => return p.into_response(),
     };
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let Ok(actor) = state.auth.verify_header(authorization) else {
-        // Unauthenticated: let the handler answer 401; nothing is stored.
+    // `authenticate_first` runs before this middleware and leaves the caller here.
+    let Some(Authed(actor)) = req.extensions().get::<Authed>().cloned() else {
+        // Unreachable behind `authenticate_first`; without it, the handler answers 401 and
+        // nothing is stored.
         return next.run(req).await;
     };
 

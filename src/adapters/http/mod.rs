@@ -4,6 +4,10 @@
 //! Conventions:
 //! - Auth: `Authorization: Bearer <HS256 JWT>`; every query is scoped to the token's `sub`, and
 //!   another user's task, category, tag or reminder is a 404 exactly like a missing one.
+//! - Order of checks, the same on every route: 401 (token) first, then 400/415 framing
+//!   (`Idempotency-Key`, path, query syntax, content type, JSON shape), then 422 content rules.
+//!   The one exception is a declared `Content-Length` over the limit: 413 before anything, so an
+//!   oversized body is never read, whoever sends it.
 //! - Errors: `application/problem+json` with a stable `code` (see [`problem`]).
 //! - `POST` creating a resource answers 201 with `Location`; other `POST`s 200.
 //! - `DELETE` answers 200 with the deleted resource as it was (labels add `tasks_affected`;
@@ -21,6 +25,7 @@ pub mod idempotency;
 pub mod labels;
 pub mod me;
 pub mod openapi;
+pub mod openapi_contract;
 pub mod problem;
 pub mod recurrence;
 pub mod reminders;
@@ -111,6 +116,11 @@ pub fn router(state: HttpState) -> Router {
         .route("/recurrence/preview", get(recurrence::preview_recurrence))
         // Only on the routes above (it acts on POST alone).
         .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
+        // Outermost on the same routes: 401 before any other check (see `authenticate_first`).
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            extract::authenticate_first,
+        ))
         .route("/openapi.json", get(openapi::openapi_json))
         .method_not_allowed_fallback(method_not_allowed);
 

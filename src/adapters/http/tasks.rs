@@ -75,6 +75,10 @@ impl ListParams {
         let tag_ids = match self.tag_ids.as_deref() {
             None => Vec::new(),
             Some(raw) => {
+                // Counted as sent, duplicates included (the document's pattern says so).
+                if raw.split(',').count() > MAX_LIMIT as usize {
+                    return Err(ValidationError::invalid("tag_ids", "At most 100 tag ids"));
+                }
                 let mut ids: Vec<TagId> = Vec::new();
                 for part in raw.split(',') {
                     let id = TagId(int(part, "tag_ids")?);

@@ -151,8 +151,7 @@ impl TaskRow {
         Ok(Task {
             id: TaskId(id),
             user_id: user_id(&self.user_id, "tasks.user_id")?,
-            title: Title::parse(&self.title)
-                .map_err(|e| bad_data(format!("tasks.title of task {id}: {e}")))?,
+            title: Title::from_stored(self.title),
             description: self.description,
             priority: priority_from(self.priority)?,
             due_date: self.due_date,
@@ -311,8 +310,7 @@ impl LabelRow {
             id: self.id,
             kind,
             user_id: user_id(&self.user_id, "labels.user_id")?,
-            name: LabelName::parse(kind, &self.name)
-                .map_err(|e| bad_data(format!("labels.name of label {}: {e}", self.id)))?,
+            name: LabelName::from_stored(self.name),
             color: self
                 .color
                 .map(|c| Color::parse(&c))
