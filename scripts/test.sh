@@ -10,6 +10,8 @@
 #   MCP suite with the official Python MCP client (tests/mcp/run.sh)
 #   web page in headless Chromium with playwright-core and axe-core (tests/browser/run.sh; needs
 #                                       Node.js 20+, installs Debian's chromium when missing)
+#   schemathesis (PyPI, pinned) against /api/v1/openapi.json on SQLite and PostgreSQL
+#   cargo-fuzz targets for the parsers that take outside input (nightly toolchain, bounded time)
 #   Helm chart checks (tests/helm/run.sh: helm built from the Go module proxy, kubernetes-validate)
 #   end-to-end: every role its own process on PostgreSQL, Kafka-direct and through daprd
 #                                       sidecars, steady state and faults
@@ -66,6 +68,13 @@ TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/mcp/run.sh
 
 step "web page in headless Chromium (playwright-core, axe-core) against the real binary"
 TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/browser/run.sh
+
+step "schemathesis against the OpenAPI document (every check, stateful phase), SQLite and PostgreSQL"
+TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" TICKLER_TEST_PG_URL="$TICKLER_TEST_PG_URL" \
+    bash tests/schemathesis/run.sh
+
+step "fuzz targets (cargo-fuzz on nightly, bounded time): CloudEvent, JWT, list query, recurrence"
+bash tests/fuzz/run.sh
 
 step "Helm chart: lint, every combination rendered, strict Kubernetes and Dapr CRD schemas, chart-binary contract"
 TICKLER_BIN="$CARGO_TARGET_DIR/debug/tickler" bash tests/helm/run.sh

@@ -96,9 +96,15 @@ run() {
     echo "==> schemathesis on $label: $url (seed $seed, $examples examples per operation, ≤ ${left}s)"
     local rc=0
     # One worker: the same seed then gives the same requests in the same order.
+    # `ensure_resource_availability` is left out on purpose: the stateful phase deletes a created
+    # resource, then repeats the creating POST with the same Idempotency-Key and body, and the
+    # server replays the original 201 (draft-ietf-httpapi-idempotency-key-header: the same key
+    # gets the same answer), which names the deleted resource; the check reads that as a created
+    # resource being unavailable. Its per-operation settings are ignored in the stateful phase.
     timeout --signal=INT --kill-after=5 "$left" \
         "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "$url/api/v1/openapi.json" \
         --checks all \
+        --exclude-checks ensure_resource_availability \
         --phases examples,coverage,fuzzing,stateful \
         --seed "$seed" \
         --max-examples "$examples" \
