@@ -190,11 +190,7 @@ async fn main() {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
-    let pgbench = pgbench(stack).await;
-    let kafka = run_mode(stack, "Kafka-direct", Mode::Kafka).await;
-    let dapr = run_mode(stack, "Dapr", Mode::Dapr(PubSub::Kafka)).await;
-    let search = search::run(stack).await;
-
+    // Each part is printed as soon as it is measured, so an interrupted run keeps what it had.
     println!(
         "## Production mode — {}\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
@@ -203,20 +199,21 @@ async fn main() {
         "Machine: {cores} cores; PostgreSQL, Kafka, the Dapr sidecars, the roles and the load \
          generator all share them. Release build. Each role its own process on PostgreSQL."
     );
+    let pgbench = pgbench(stack).await;
     println!(
         "\npgbench on the same PostgreSQL, one row of the tasks table's shape per transaction \
          (same indexes, GIN search index included), 10 s each: {:.0} tps at 1 client, {:.0} tps \
          at 32 clients.",
         pgbench.0, pgbench.1
     );
-    print_mode(&kafka);
-    print_mode(&dapr);
+    print_mode(&run_mode(stack, "Kafka-direct", Mode::Kafka).await);
+    print_mode(&run_mode(stack, "Dapr", Mode::Dapr(PubSub::Kafka)).await);
     println!(
         "\n### Search and list at {} tasks of one user (PostgreSQL, backend role)\n",
         search::TASKS
     );
     println!("| request | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|");
-    for (name, p50, p95, p99) in search {
+    for (name, p50, p95, p99) in search::run(stack).await {
         println!("| {name} | {p50:.2} | {p95:.2} | {p99:.2} |");
     }
 }

@@ -39,6 +39,9 @@ async fn seed(db_url: &str) {
         writers.push(tokio::spawn(async move {
             for i in (w..TASKS).step_by(8) {
                 let input = super::corpus::task(i);
+                if i % 10_000 == 0 {
+                    eprintln!("search: seeding task {i}");
+                }
                 services
                     .create_task(&actor, input.into_new_task().unwrap())
                     .await
