@@ -100,9 +100,16 @@ impl LabelName {
     }
 
     /// A name read back from storage: validated when written, and not re-checked against rules
-    /// added since, so older rows stay readable.
-    pub fn from_stored(raw: String) -> Self {
-        Self(raw)
+    /// added since, so older rows stay readable; a blank or overlong one is corrupt and refused.
+    pub fn from_stored(kind: LabelKind, raw: String) -> Result<Self, ValidationError> {
+        let max = kind.max_name_chars();
+        if raw.trim().is_empty() || raw.chars().count() > max {
+            return Err(ValidationError::invalid(
+                "name",
+                format!("{} name must be 1 to {max} characters", kind.noun()),
+            ));
+        }
+        Ok(Self(raw))
     }
 
     pub fn as_str(&self) -> &str {

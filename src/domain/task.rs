@@ -90,9 +90,19 @@ impl Title {
     }
 
     /// A title read back from storage. It was validated when written; rules added since (such as
-    /// the control-character one) must not make older rows unreadable.
-    pub fn from_stored(raw: String) -> Self {
-        Self(raw)
+    /// the control-character one) must not make older rows unreadable, but a row no rule ever
+    /// allowed (blank, too long) is corrupt and refused.
+    pub fn from_stored(raw: String) -> Result<Self, ValidationError> {
+        if raw.trim().is_empty() {
+            return Err(ValidationError::invalid("title", "Title cannot be empty"));
+        }
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(ValidationError::invalid(
+                "title",
+                "Title must be 200 characters or less",
+            ));
+        }
+        Ok(Self(raw))
     }
 
     pub fn as_str(&self) -> &str {

@@ -123,11 +123,22 @@ impl DaprStack {
     }
 }
 
+/// A free loopback port never handed out before in this test process: the kernel may return a
+/// port it just gave (and we closed) again, and a daprd given a taken port exits ("could not
+/// listen on any endpoint": seen in CI).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// `prefix-<random>`: a DNS-label app id (and Kafka consumer group) no other test uses.

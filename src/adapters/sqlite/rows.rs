@@ -99,7 +99,8 @@ impl TaskRow {
         Ok(Task {
             id: TaskId(self.id),
             user_id: user_id(&self.user_id, "tasks.user_id")?,
-            title: Title::from_stored(self.title),
+            title: Title::from_stored(self.title)
+                .map_err(|e| bad_data(format!("tasks.title of task {}: {e}", self.id)))?,
             description: self.description,
             priority: priority_from(self.priority)?,
             due_date: opt_instant(self.due_date, "tasks.due_date")?,
@@ -193,7 +194,8 @@ impl LabelRow {
             id: self.id,
             kind,
             user_id: user_id(&self.user_id, "labels.user_id")?,
-            name: LabelName::from_stored(self.name),
+            name: LabelName::from_stored(kind, self.name)
+                .map_err(|e| bad_data(format!("labels.name of label {}: {e}", self.id)))?,
             color: self
                 .color
                 .map(|c| Color::parse(&c))
