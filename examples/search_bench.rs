@@ -103,22 +103,7 @@ async fn main() {
     println!("| request | p50 ms | p95 ms | p99 ms |");
     println!("|---|---|---|---|");
     for (name, q) in QUERIES {
-        let mut lat = Vec::new();
-        for i in 0..330 {
-            let t = Instant::now();
-            let r = client
-                .get(format!("{base}/api/v1/tasks?{q}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{q}: {}", r.status());
-            let _ = r.bytes().await;
-            if i >= 30 {
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-        }
-        lat.sort_by(f64::total_cmp);
+        let lat = corpus::time_query(&client, &format!("{base}/api/v1"), &token, q).await;
         println!(
             "| {name} | {:.2} | {:.2} | {:.2} |",
             pct(&lat, 50.0),

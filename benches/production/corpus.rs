@@ -71,3 +71,24 @@ pub const QUERIES: [(&str, &str); 6] = [
         "due_before=2027-03-01T00:00:00Z&limit=50",
     ),
 ];
+
+/// Sorted latencies (ms) of 300 sequential `GET {api}/tasks?{query}` after 30 of warm-up.
+pub async fn time_query(client: &reqwest::Client, api: &str, token: &str, query: &str) -> Vec<f64> {
+    let mut lat = Vec::new();
+    for i in 0..330 {
+        let t = std::time::Instant::now();
+        let r = client
+            .get(format!("{api}/tasks?{query}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{query}: {}", r.status());
+        let _ = r.bytes().await;
+        if i >= 30 {
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    lat
+}

@@ -3,7 +3,6 @@
 //! with the same word mix as examples/search_bench.rs, so the two stores compare directly.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use tickler::adapters::postgres::{PgOptions, PgStore};
 use tickler::app::{Actor, Services};
@@ -70,22 +69,7 @@ pub async fn run(stack: &Stack) -> Vec<(String, f64, f64, f64)> {
     let token = token(super::cluster::SECRET, "bench");
     let mut rows = Vec::new();
     for (name, q) in super::corpus::QUERIES {
-        let mut lat = Vec::new();
-        for i in 0..330 {
-            let t = Instant::now();
-            let r = client
-                .get(format!("{api}/tasks?{q}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{q}: {}", r.status());
-            let _ = r.bytes().await;
-            if i >= 30 {
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-        }
-        lat.sort_by(f64::total_cmp);
+        let lat = super::corpus::time_query(&client, &api, &token, q).await;
         rows.push((
             name.to_owned(),
             pct(&lat, 50.0),
