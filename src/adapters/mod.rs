@@ -8,5 +8,6 @@ pub mod mail;
 pub mod mcp;
 pub mod memory;
 pub mod postgres;
+pub(crate) mod precision;
 pub mod sqlite;
 pub mod web;

@@ -84,6 +84,15 @@ pub static OCCURRENCES_CREATED: Counter = Counter::new(
     "Next occurrences of recurring tasks created",
 );
 
+pub static DB_WRITE_TRANSACTIONS: Counter = Counter::new(
+    "tickler_db_write_transactions_total",
+    "Transactions committed by the embedded store's group-commit writer",
+);
+pub static DB_BATCHED_WRITES: Counter = Counter::new(
+    "tickler_db_batched_writes_total",
+    "Writes committed by the embedded store's group-commit writer (divided by the transactions: the mean batch)",
+);
+
 const ALL: &[&Counter] = &[
     &HTTP_REQUESTS,
     &HTTP_ERRORS,
@@ -96,6 +105,8 @@ const ALL: &[&Counter] = &[
     &EMAILS_SENT,
     &EMAILS_FAILED,
     &OCCURRENCES_CREATED,
+    &DB_WRITE_TRANSACTIONS,
+    &DB_BATCHED_WRITES,
 ];
 
 /// A gauge with one value per combination of label values (a Prometheus "gauge vector").

@@ -13,11 +13,7 @@ use crate::domain::user::User;
 use crate::domain::{CategoryId, ReminderId, TagId, TaskId, UserId, ValidationError};
 use crate::ports::{InfraError, RepoError};
 
-/// `t` truncated to the microsecond, the precision of timestamptz. Every instant is truncated
-/// before it is bound, so the value a write returns is the value a later read returns.
-pub(crate) fn micro(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
-}
+pub(crate) use crate::adapters::precision::{micro, truncate_task};
 
 /// `t` rounded up to the microsecond.
 pub(crate) fn micro_ceil(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -27,24 +23,6 @@ pub(crate) fn micro_ceil(t: DateTime<Utc>) -> DateTime<Utc> {
     } else {
         down + chrono::Duration::microseconds(1)
     }
-}
-
-/// A task with every instant (its reminders' too) truncated to the microsecond.
-pub(crate) fn truncate_task(mut t: Task) -> Task {
-    t.due_date = t.due_date.map(micro);
-    t.completed_at = t.completed_at.map(micro);
-    t.created_at = micro(t.created_at);
-    t.updated_at = micro(t.updated_at);
-    if let Some(r) = t.recurrence.as_mut() {
-        r.series_start = r.series_start.map(micro);
-    }
-    for r in &mut t.reminders {
-        r.remind_at = micro(r.remind_at);
-        r.fired_at = r.fired_at.map(micro);
-        r.delivered_at = r.delivered_at.map(micro);
-        r.created_at = micro(r.created_at);
-    }
-    t
 }
 
 /// PostgreSQL text cannot hold NUL characters (Rust strings and SQLite can): refuse them as

@@ -28,6 +28,7 @@ mod task_list;
 mod task_write;
 mod tasks;
 mod users;
+mod writer;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -53,8 +54,13 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 /// How long a statement waits for another connection's write lock before failing with
 /// `SQLITE_BUSY` (reported as a transient error).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Readers run concurrently under WAL; writers queue on the database lock anyway.
-const MAX_CONNECTIONS: u32 = 8;
+/// Readers run concurrently under WAL; more than the machine's cores only adds page caches.
+const MAX_READERS: u32 = 4;
+/// Page caches in KiB (SQLite's negative `cache_size`): the writer keeps the hot index pages of
+/// every table it writes; a reader needs the pages of one query at a time. Together they bound the
+/// store's memory at about 12 MiB, whatever the size of the file (README: the embedded store).
+const WRITER_CACHE_KIB: i64 = 4096;
+const READER_CACHE_KIB: i64 = 2048;
 
 /// One SQLite database and the wake-up signals shared by the adapters built from it. Cheap to
 /// clone; every clone refers to the same pool.
@@ -64,6 +70,8 @@ pub struct SqliteStore {
     /// in FIFO order, is far faster than letting several connections spin in `busy_timeout`
     /// (see BENCHMARKS.md).
     pool: SqlitePool,
+    /// Group commit for task writes, on `pool`'s connection (see `writer`).
+    writer: writer::Writer,
     /// Reader connections (WAL readers never block on the writer).
     readers: SqlitePool,
     /// Notified after a commit that inserted outbox rows; awaited by `Outbox::wait_for_work`.
@@ -116,7 +124,11 @@ impl SqliteStore {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}")),
+            )
             .await
             .map_err(open_err)?;
         MIGRATOR.run(&pool).await.map_err(|e| {
@@ -126,12 +138,17 @@ impl SqliteStore {
             // Every connection to `:memory:` is its own database: read through the writer.
             pool.clone()
         } else {
-            base.max_connections(MAX_CONNECTIONS)
-                .connect_with(options.read_only(true))
+            base.max_connections(MAX_READERS)
+                .connect_with(
+                    options
+                        .read_only(true)
+                        .pragma("cache_size", format!("-{READER_CACHE_KIB}")),
+                )
                 .await
                 .map_err(open_err)?
         };
         Ok(Self {
+            writer: writer::Writer::start(pool.clone()),
             pool,
             readers,
             outbox_wake: Arc::new(Notify::new()),
@@ -163,6 +180,7 @@ impl SqliteStore {
     pub fn tasks(&self) -> SqliteTaskRepository {
         SqliteTaskRepository::new(
             self.pool.clone(),
+            self.writer.clone(),
             self.readers.clone(),
             self.outbox_wake.clone(),
         )
@@ -249,6 +267,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(sync, 1, "NORMAL");
+        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            cache, -WRITER_CACHE_KIB,
+            "the writer's page cache is bounded"
+        );
+        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(&store.readers)
+            .await
+            .unwrap();
+        assert_eq!(cache, -READER_CACHE_KIB, "so is every reader's");
         store.close().await;
         // Reopening an up-to-date database applies nothing and succeeds.
         assert!(store.check().await.is_err(), "a closed store is not ready");

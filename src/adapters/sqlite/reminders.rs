@@ -1,12 +1,12 @@
 //! The background roles' reminder methods (not user-scoped).
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::error::{bad_data, infra};
 use super::outbox::insert_events;
 use super::rows::{REMINDER_COLUMNS, ReminderRow, micros};
-use super::task_write::{begin, commit};
 use super::tasks::{SqliteTaskRepository, load_task};
 use crate::domain::event::{OutgoingEvent, TASK_UPDATED, task_events};
 use crate::domain::reminder::{Reminder, ReminderStatus};
@@ -44,27 +44,35 @@ pub(crate) async fn fire(
     late: bool,
     event: OutgoingEvent,
 ) -> Result<bool, RepoError> {
-    let mut tx = begin(&repo.pool).await?;
-    let fired = sqlx::query(
-        "UPDATE reminders SET fired_at = ?, late = ? \
-         WHERE id = ? AND status = 'scheduled' AND fired_at IS NULL AND remind_at = ?",
-    )
-    .bind(micros(fired_at))
-    .bind(late)
-    .bind(id.0)
-    .bind(micros(expected_remind_at))
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| infra("cannot mark the reminder fired", e))?
-    .rows_affected()
-        == 1;
-    if !fired {
-        return Ok(false);
+    let fired = repo
+        .writer
+        .run(move |conn| {
+            async move {
+                let fired = sqlx::query(
+                    "UPDATE reminders SET fired_at = ?, late = ? \
+                     WHERE id = ? AND status = 'scheduled' AND fired_at IS NULL AND remind_at = ?",
+                )
+                .bind(micros(fired_at))
+                .bind(late)
+                .bind(id.0)
+                .bind(micros(expected_remind_at))
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| infra("cannot mark the reminder fired", e))?
+                .rows_affected()
+                    == 1;
+                if fired {
+                    insert_events(conn, std::slice::from_ref(&event), fired_at).await?;
+                }
+                Ok::<_, RepoError>(fired)
+            }
+            .boxed()
+        })
+        .await?;
+    if fired {
+        repo.wake.notify_one();
     }
-    insert_events(&mut tx, std::slice::from_ref(&event), fired_at).await?;
-    commit(tx).await?;
-    repo.wake.notify_one();
-    Ok(true)
+    Ok(fired)
 }
 
 /// A reminder that is gone (its task was deleted after it fired) is not an error: the delivery
@@ -76,7 +84,24 @@ pub(crate) async fn finish(
     status: ReminderStatus,
     ctx: &WriteContext,
 ) -> Result<(), RepoError> {
-    let mut tx = begin(&repo.pool).await?;
+    let ctx = ctx.clone();
+    let wrote = repo
+        .writer
+        .run(move |conn| record_outcome(conn, id, status, ctx).boxed())
+        .await?;
+    if wrote {
+        repo.wake.notify_one();
+    }
+    Ok(())
+}
+
+/// Whether anything changed (and so an event was written).
+async fn record_outcome(
+    conn: &mut SqliteConnection,
+    id: ReminderId,
+    status: ReminderStatus,
+    ctx: WriteContext,
+) -> Result<bool, RepoError> {
     let task_id: Option<i64> = sqlx::query_scalar(
         "UPDATE reminders SET status = ?, delivered_at = ? WHERE id = ? AND status <> ? \
          RETURNING task_id",
@@ -85,13 +110,13 @@ pub(crate) async fn finish(
     .bind(micros(ctx.now))
     .bind(id.0)
     .bind(status.as_str())
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(|e| infra("cannot record the reminder's outcome", e))?;
     let Some(task_id) = task_id else {
-        return Ok(());
+        return Ok(false);
     };
-    let task = load_task(&mut tx, None, TaskId(task_id))
+    let task = load_task(conn, None, TaskId(task_id))
         .await?
         .ok_or_else(|| bad_data(format!("reminder {id} has no task {task_id}")))?;
     let events = task_events(
@@ -101,10 +126,8 @@ pub(crate) async fn finish(
         ctx.now,
         ctx.traceparent.as_deref(),
     );
-    insert_events(&mut tx, &events, ctx.now).await?;
-    commit(tx).await?;
-    repo.wake.notify_one();
-    Ok(())
+    insert_events(conn, &events, ctx.now).await?;
+    Ok(true)
 }
 
 pub(crate) async fn pending(

@@ -1,19 +1,24 @@
-//! Task writes: each runs in one `BEGIN IMMEDIATE` transaction that checks label ownership, writes
-//! the task, its tag links and reminders, reads the task back and appends its events to the outbox.
-//! The events therefore carry exactly the stored task (ids assigned, instants truncated to the
-//! microsecond), and either everything commits or nothing does.
+//! Task writes. Each runs inside the group-commit writer's transaction (see `writer`): it checks
+//! label ownership, writes the task, its tag links and reminders, and appends its events to the
+//! outbox, so either all of it commits or none of it does.
+//!
+//! Nothing is read back: the returned task is the one written, with the ids the inserts assigned
+//! and its instants truncated to the microsecond first (the storage precision), which is exactly
+//! what a later `get` returns. The events are built from that same value.
 
+use futures::FutureExt;
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use super::error::{bad_data, infra, repo};
 use super::outbox::insert_events;
 use super::rows::{micros, priority_value, title_key};
 use super::tasks::{SqliteTaskRepository, load_task, push_ids};
+use crate::adapters::precision::truncate_task;
 use crate::domain::change::TaskMutation;
 use crate::domain::event::{TASK_CREATED, TASK_DELETED, task_events};
 use crate::domain::reminder::Reminder;
 use crate::domain::task::Task;
-use crate::domain::{CategoryId, TagId, TaskId, UserId};
+use crate::domain::{CategoryId, ReminderId, TagId, TaskId, UserId};
 use crate::ports::repository::Mutator;
 use crate::ports::{InfraError, RepoError, WriteContext};
 
@@ -36,48 +41,60 @@ pub(crate) async fn create(
     draft: Task,
     ctx: &WriteContext,
 ) -> Result<Task, RepoError> {
-    let mut tx = begin(&repo_.pool).await?;
-    check_labels(&mut tx, &draft.user_id, draft.category_id, &draft.tag_ids).await?;
-    let recurrence = draft.recurrence.as_ref();
+    let ctx = ctx.clone();
+    let saved = repo_
+        .writer
+        .run(move |conn| insert_task(conn, draft, ctx).boxed())
+        .await?;
+    repo_.wake.notify_one();
+    Ok(saved)
+}
+
+async fn insert_task(
+    conn: &mut SqliteConnection,
+    draft: Task,
+    ctx: WriteContext,
+) -> Result<Task, RepoError> {
+    check_labels(conn, &draft.user_id, draft.category_id, &draft.tag_ids).await?;
+    let mut task = truncate_task(draft);
+    let recurrence = task.recurrence.as_ref();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO tasks (user_id, title, title_key, description, priority, due_date, \
          category_id, recurrence_rule, series_start, previous_task_id, completed, completed_at, \
          created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
-    .bind(draft.user_id.as_str())
-    .bind(draft.title.as_str())
-    .bind(title_key(&draft.title))
-    .bind(draft.description.as_deref())
-    .bind(priority_value(draft.priority))
-    .bind(draft.due_date.map(micros))
-    .bind(draft.category_id.map(|c| c.0))
+    .bind(task.user_id.as_str())
+    .bind(task.title.as_str())
+    .bind(title_key(&task.title))
+    .bind(task.description.as_deref())
+    .bind(priority_value(task.priority))
+    .bind(task.due_date.map(micros))
+    .bind(task.category_id.map(|c| c.0))
     .bind(recurrence.map(|r| r.rule.as_str()))
     .bind(recurrence.and_then(|r| r.series_start).map(micros))
     .bind(recurrence.and_then(|r| r.previous_task_id).map(|p| p.0))
-    .bind(draft.completed)
-    .bind(draft.completed_at.map(micros))
-    .bind(micros(draft.created_at))
-    .bind(micros(draft.updated_at))
-    .fetch_one(&mut *tx)
+    .bind(task.completed)
+    .bind(task.completed_at.map(micros))
+    .bind(micros(task.created_at))
+    .bind(micros(task.updated_at))
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| repo("cannot insert the task", e))?;
-    let id = TaskId(id);
-    write_tags(&mut tx, id, &draft.tag_ids).await?;
-    for r in &draft.reminders {
-        insert_reminder(&mut tx, id, r).await?;
+    task.id = TaskId(id);
+    write_tags(conn, task.id, &task.tag_ids).await?;
+    for r in &mut task.reminders {
+        r.task_id = task.id;
+        r.id = insert_reminder(conn, task.id, r).await?;
     }
-    let saved = reload(&mut tx, id).await?;
     let events = task_events(
         TASK_CREATED,
-        &saved,
+        &task,
         &[],
         ctx.now,
         ctx.traceparent.as_deref(),
     );
-    insert_events(&mut tx, &events, ctx.now).await?;
-    commit(tx).await?;
-    repo_.wake.notify_one();
-    Ok(saved)
+    insert_events(conn, &events, ctx.now).await?;
+    Ok(task)
 }
 
 pub(crate) async fn update(
@@ -87,21 +104,37 @@ pub(crate) async fn update(
     mutate: Mutator,
     ctx: &WriteContext,
 ) -> Result<TaskMutation, RepoError> {
-    let mut tx = begin(&repo_.pool).await?;
-    let current = load_task(&mut tx, Some(user), id)
+    let (user, ctx) = (user.clone(), ctx.clone());
+    let mutation = repo_
+        .writer
+        .run(move |conn| update_task(conn, user, id, mutate, ctx).boxed())
+        .await?;
+    if mutation.event_type.is_some() {
+        repo_.wake.notify_one();
+    }
+    Ok(mutation)
+}
+
+async fn update_task(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    id: TaskId,
+    mutate: Mutator,
+    ctx: WriteContext,
+) -> Result<TaskMutation, RepoError> {
+    let current = load_task(conn, Some(&user), id)
         .await?
         .ok_or(RepoError::NotFound)?;
-    // Dropping `tx` on any early return rolls back; nothing has been written yet anyway.
     let mutation = mutate(current.clone())?;
     let Some(event_type) = mutation.event_type else {
         return Ok(mutation);
     };
-    let mut new = mutation.task;
+    let mut new = truncate_task(mutation.task);
     // A mutation changes a task's content, never its identity.
     new.id = current.id;
     new.user_id = current.user_id.clone();
     new.created_at = current.created_at;
-    check_labels(&mut tx, user, new.category_id, &new.tag_ids).await?;
+    check_labels(conn, &user, new.category_id, &new.tag_ids).await?;
     let recurrence = new.recurrence.as_ref();
     sqlx::query(
         "UPDATE tasks SET title = ?, title_key = ?, description = ?, priority = ?, due_date = ?, \
@@ -122,31 +155,28 @@ pub(crate) async fn update(
     .bind(micros(new.updated_at))
     .bind(id.0)
     .bind(user.as_str())
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     .map_err(|e| repo("cannot update the task", e))?;
     if new.tag_ids != current.tag_ids {
         sqlx::query("DELETE FROM task_tags WHERE task_id = ?")
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(|e| infra("cannot replace task tags", e))?;
-        write_tags(&mut tx, id, &new.tag_ids).await?;
+        write_tags(conn, id, &new.tag_ids).await?;
     }
-    sync_reminders(&mut tx, id, &current.reminders, &new.reminders).await?;
-    let saved = reload(&mut tx, id).await?;
+    sync_reminders(conn, id, &current.reminders, &mut new.reminders).await?;
     let events = task_events(
         event_type,
-        &saved,
+        &new,
         &mutation.changed_fields,
         ctx.now,
         ctx.traceparent.as_deref(),
     );
-    insert_events(&mut tx, &events, ctx.now).await?;
-    commit(tx).await?;
-    repo_.wake.notify_one();
+    insert_events(conn, &events, ctx.now).await?;
     Ok(TaskMutation {
-        task: saved,
+        task: new,
         event_type: Some(event_type),
         changed_fields: mutation.changed_fields,
     })
@@ -158,15 +188,29 @@ pub(crate) async fn delete(
     id: TaskId,
     ctx: &WriteContext,
 ) -> Result<Task, RepoError> {
-    let mut tx = begin(&repo_.pool).await?;
-    let current = load_task(&mut tx, Some(user), id)
+    let (user, ctx) = (user.clone(), ctx.clone());
+    let gone = repo_
+        .writer
+        .run(move |conn| delete_task(conn, user, id, ctx).boxed())
+        .await?;
+    repo_.wake.notify_one();
+    Ok(gone)
+}
+
+async fn delete_task(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    id: TaskId,
+    ctx: WriteContext,
+) -> Result<Task, RepoError> {
+    let current = load_task(conn, Some(&user), id)
         .await?
         .ok_or(RepoError::NotFound)?;
     // Tag links and reminders go with it (ON DELETE CASCADE); the FTS trigger unindexes it.
     sqlx::query("DELETE FROM tasks WHERE id = ? AND user_id = ?")
         .bind(id.0)
         .bind(user.as_str())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(|e| infra("cannot delete the task", e))?;
     let events = task_events(
@@ -176,9 +220,7 @@ pub(crate) async fn delete(
         ctx.now,
         ctx.traceparent.as_deref(),
     );
-    insert_events(&mut tx, &events, ctx.now).await?;
-    commit(tx).await?;
-    repo_.wake.notify_one();
+    insert_events(conn, &events, ctx.now).await?;
     Ok(current)
 }
 
@@ -222,31 +264,37 @@ async fn check_labels(
     Ok(())
 }
 
+/// One statement for all of a task's tags (a task has at most a few dozen, far below SQLite's
+/// bound-parameter limit).
 async fn write_tags(
     conn: &mut SqliteConnection,
     task: TaskId,
     tags: &[TagId],
 ) -> Result<(), InfraError> {
-    for (position, tag) in (0_i64..).zip(tags) {
-        sqlx::query("INSERT INTO task_tags (task_id, tag_id, position) VALUES (?, ?, ?)")
-            .bind(task.0)
-            .bind(tag.0)
-            .bind(position)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| infra("cannot link a tag", e))?;
+    if tags.is_empty() {
+        return Ok(());
     }
+    let mut qb =
+        sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO task_tags (task_id, tag_id, position) ");
+    qb.push_values((0_i64..).zip(tags), |mut row, (position, tag)| {
+        row.push_bind(task.0).push_bind(tag.0).push_bind(position);
+    });
+    qb.build()
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| infra("cannot link the tags", e))?;
     Ok(())
 }
 
+/// Inserts one reminder and returns the id it got.
 async fn insert_reminder(
     conn: &mut SqliteConnection,
     task: TaskId,
     r: &Reminder,
-) -> Result<(), InfraError> {
-    sqlx::query(
+) -> Result<ReminderId, InfraError> {
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO reminders (task_id, minutes_before, remind_at, status, fired_at, \
-         delivered_at, late, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         delivered_at, late, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(task.0)
     .bind(r.minutes_before.map(i64::from))
@@ -256,24 +304,26 @@ async fn insert_reminder(
     .bind(r.delivered_at.map(micros))
     .bind(r.late)
     .bind(micros(r.created_at))
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| infra("cannot insert a reminder", e))?;
-    Ok(())
+    Ok(ReminderId(id))
 }
 
-/// Makes the stored reminders equal `new`: id 0 is inserted, known ids are updated when they
-/// changed, stored ones missing from `new` are deleted. An id that is not one of this task's
-/// reminders is a bug in the mutation and fails the write.
+/// Makes the stored reminders equal `new`: id 0 is inserted (and gets its id in `new`), known
+/// ids are updated when they changed, stored ones missing from `new` are deleted. An id that is
+/// not one of this task's reminders is a bug in the mutation and fails the write. Leaves `new`
+/// ordered by id, the order a read returns.
 async fn sync_reminders(
     conn: &mut SqliteConnection,
     task: TaskId,
     current: &[Reminder],
-    new: &[Reminder],
+    new: &mut [Reminder],
 ) -> Result<(), InfraError> {
-    for r in new {
+    for r in new.iter_mut() {
         if r.id.0 == 0 {
-            insert_reminder(conn, task, r).await?;
+            r.task_id = task;
+            r.id = insert_reminder(conn, task, r).await?;
             continue;
         }
         match current.iter().find(|c| c.id == r.id) {
@@ -303,6 +353,7 @@ async fn sync_reminders(
             }
         }
     }
+    new.sort_by_key(|r| r.id);
     for gone in current.iter().filter(|c| !new.iter().any(|r| r.id == c.id)) {
         sqlx::query("DELETE FROM reminders WHERE id = ?")
             .bind(gone.id.0)
@@ -311,10 +362,4 @@ async fn sync_reminders(
             .map_err(|e| infra("cannot delete a reminder", e))?;
     }
     Ok(())
-}
-
-async fn reload(conn: &mut SqliteConnection, id: TaskId) -> Result<Task, InfraError> {
-    load_task(conn, None, id)
-        .await?
-        .ok_or_else(|| bad_data(format!("task {id} vanished inside its own transaction")))
 }

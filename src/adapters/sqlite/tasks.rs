@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use super::error::infra;
 use super::rows::{REMINDER_COLUMNS, ReminderRow, TASK_COLUMNS, TaskRow, micros};
+use super::writer::Writer;
 use super::{reminders, task_list, task_write};
 use crate::domain::change::TaskMutation;
 use crate::domain::event::OutgoingEvent;
@@ -24,8 +25,10 @@ use crate::ports::{InfraError, RepoError, TaskRepository, WriteContext};
 
 #[derive(Clone)]
 pub struct SqliteTaskRepository {
-    /// The writer pool (one connection): every write transaction goes through it.
+    /// The writer pool (one connection), for the few writes that are not the writer's.
     pub(crate) pool: SqlitePool,
+    /// The group-commit writer: every task write goes through it.
+    pub(crate) writer: Writer,
     /// Reader connections for gets, lists and searches, which never wait behind writes in WAL mode.
     pub(crate) readers: SqlitePool,
     /// The outbox's wake-up, notified after each commit that wrote events.
@@ -33,9 +36,15 @@ pub struct SqliteTaskRepository {
 }
 
 impl SqliteTaskRepository {
-    pub(crate) fn new(pool: SqlitePool, readers: SqlitePool, wake: Arc<Notify>) -> Self {
+    pub(crate) fn new(
+        pool: SqlitePool,
+        writer: Writer,
+        readers: SqlitePool,
+        wake: Arc<Notify>,
+    ) -> Self {
         Self {
             pool,
+            writer,
             readers,
             wake,
         }
@@ -181,10 +190,15 @@ impl TaskRepository for SqliteTaskRepository {
         rule: Option<&str>,
         since: DateTime<Utc>,
     ) -> Result<Option<Task>, RepoError> {
+        // Through the title index: the MCP duplicate guard runs before every creation, and by
+        // creation time it would scan all of the user's tasks of the last minute (hundreds under
+        // load) for each one. The title key is a function of the title, so it narrows exactly.
         let mut qb = QueryBuilder::new(format!(
-            "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.user_id = "
+            "SELECT {TASK_COLUMNS} FROM tasks t INDEXED BY tasks_by_title WHERE t.user_id = "
         ));
         qb.push_bind(user.as_str().to_owned())
+            .push(" AND t.title_key = ")
+            .push_bind(title.to_lowercase())
             .push(" AND t.title = ")
             .push_bind(title.to_owned())
             // `IS` compares NULL with NULL as equal: "no rule" matches "no rule".
