@@ -5,7 +5,9 @@
 use std::collections::HashSet;
 
 use tickler::domain::change;
-use tickler::domain::query::{Cursor, Page, Ranked, SearchText, SortKey, StatusFilter, TaskQuery};
+use tickler::domain::query::{
+    Cursor, Page, Ranked, SEARCH_CANDIDATES, SearchText, SortKey, StatusFilter, TaskQuery,
+};
 use tickler::domain::task::{Patch, Task, TaskPatch, Title};
 use tickler::domain::{ErrorCode, TaskId, UserId};
 
@@ -25,6 +27,7 @@ macro_rules! task_search_tests {
                 search_follows_updates_and_deletes,
                 search_pages_by_offset_without_repeats,
                 query_syntax_in_user_text_is_treated_as_words,
+                only_the_users_newest_matches_are_ranked,
             ]
         );
     };
@@ -270,4 +273,31 @@ pub async fn query_syntax_in_user_text_is_treated_as_words(s: Stores) {
         assert_eq!(ids(&page), expected, "{text:?}");
     }
     assert_eq!(list(&s, &alice, &TaskQuery::default()).await.items.len(), 2);
+}
+
+/// The bound that keeps a common word cheap, the same in every adapter: the user's newest
+/// `SEARCH_CANDIDATES` matches are ranked (another user's matches take none of those places), so
+/// an old title hit stays first until that many newer matches of the same user exist.
+pub async fn only_the_users_newest_matches_are_ranked(s: Stores) {
+    let (alice, bob) = (uid("alice"), uid("bob"));
+    let old = create(&s, &alice, new_task("needle in the title"), base()).await;
+    for i in 1..SEARCH_CANDIDATES {
+        with_description(&s, &alice, &format!("item {i}"), "a needle here").await;
+    }
+    for i in 0..20 {
+        create(&s, &bob, new_task(&format!("bob's needle {i}")), base()).await;
+    }
+    let page = find(&s, &alice, "needle").await;
+    assert_eq!(
+        page.items.first().map(|r| r.item.id),
+        Some(old.id),
+        "{SEARCH_CANDIDATES} matches: the title hit ranks first"
+    );
+    with_description(&s, &alice, "one more", "another needle").await;
+    let page = find(&s, &alice, "needle").await;
+    assert!(!page.items.is_empty());
+    assert!(
+        page.items.iter().all(|r| r.item.id != old.id),
+        "the oldest match is now beyond the newest {SEARCH_CANDIDATES}"
+    );
 }

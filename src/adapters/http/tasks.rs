@@ -43,7 +43,7 @@ pub struct ListParams {
     pub overdue: Option<String>,
     /// Full-text search (prefix match on words of title and description; title matches rank
     /// first). Results are ordered by relevance and carry `search_rank`; cannot be combined with
-    /// `sort`/`order`.
+    /// `sort`/`order`. Only the caller's 1,000 newest matching tasks are ranked.
     pub q: Option<String>,
     /// created_at | due_date | priority | title (short forms `created`, `due` accepted; default
     /// created_at).

@@ -318,7 +318,8 @@ pub async fn delete_task(c: &Call<'_>, p: TaskIdParams) -> Result<Reply, ToolErr
 #[serde(deny_unknown_fields)]
 pub struct SearchTasksParams {
     /// Words to look for in titles and descriptions, 1-200 characters with at least one letter
-    /// or digit. Every word must match (as a word prefix: "meet" finds "meeting").
+    /// or digit. Every word must match (as a word prefix: "meet" finds "meeting"). Ranks the
+    /// 1,000 newest matching tasks; use more words for older ones.
     pub query: String,
     /// Most results to return, 1-100 (default 50).
     pub limit: Option<u32>,

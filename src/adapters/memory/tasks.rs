@@ -15,7 +15,8 @@ use crate::domain::change::TaskMutation;
 use crate::domain::event::{OutgoingEvent, TASK_CREATED, TASK_DELETED, TASK_UPDATED, task_events};
 use crate::domain::label::LabelKind;
 use crate::domain::query::{
-    Cursor, Page, Ranked, SortKey, SortOrder, SortValue, TaskQuery, search_score, sort_value,
+    Cursor, Page, Ranked, SEARCH_CANDIDATES, SortKey, SortOrder, SortValue, TaskQuery,
+    search_score, sort_value,
 };
 use crate::domain::reminder::{Reminder, ReminderStatus};
 use crate::domain::task::Task;
@@ -158,6 +159,9 @@ fn search_page(
         .into_iter()
         .filter_map(|t| search_score(t, terms).map(|s| (s, t)))
         .collect();
+    // The newest matches only, as every adapter ranks them.
+    hits.sort_by_key(|h| std::cmp::Reverse(h.1.id));
+    hits.truncate(SEARCH_CANDIDATES);
     hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.id.cmp(&a.1.id)));
     let mut items: Vec<Ranked<Task>> = hits
         .into_iter()

@@ -19,8 +19,8 @@ use super::error::infra;
 use super::rows::{REMINDERS_JOIN, TASK_COLUMNS, TaskRow, micro, micro_ceil, priority_value};
 use super::search;
 use crate::domain::query::{
-    Cursor, Page, Ranked, SearchText, SortKey, SortOrder, SortValue, StatusFilter, TaskQuery,
-    sort_value,
+    Cursor, Page, Ranked, SEARCH_CANDIDATES, SearchText, SortKey, SortOrder, SortValue,
+    StatusFilter, TaskQuery, sort_value,
 };
 use crate::domain::task::Task;
 use crate::domain::{ErrorCode, UserId, ValidationError};
@@ -178,14 +178,19 @@ async fn search(
             next_cursor: None,
         });
     };
-    // The user filter and the match come first, so ts_rank runs on this user's matches only.
+    // The user filter and the match come first (the document carries the user's token, so the
+    // GIN index finds this user's matches only); ts_rank then runs on the newest
+    // SEARCH_CANDIDATES of them, not on all of them.
     let mut qb = QueryBuilder::new(format!(
         "SELECT {TASK_COLUMNS}, t.rank FROM (SELECT {BASE_COLUMNS}, {RANK} AS rank \
-         FROM tasks t, (SELECT "
+         FROM (SELECT "
     ));
     qb.push_bind(tsquery)
-        .push("::tsquery AS q) q WHERE t.search_doc @@ q.q AND ");
+        .push("::tsquery AS q) q, LATERAL (SELECT t.* FROM tasks t WHERE t.search_doc @@ q.q AND ");
     push_filters(&mut qb, user, query, now);
+    qb.push(" ORDER BY t.id DESC LIMIT ")
+        .push_bind(SEARCH_CANDIDATES as i64)
+        .push(") t");
     // The id keeps equal ranks in a stable order across pages.
     qb.push(" ORDER BY rank DESC, t.id ASC LIMIT ")
         .push_bind(limit as i64 + 1)

@@ -7,18 +7,21 @@
 //! `i64::MIN` (descending), exactly as `sort_value` does, so cursors agree with every adapter.
 //!
 //! Search ranks with FTS5's bm25, title weighted ten times the description; ranked pages are not
-//! keyset-able (the rank is not a column), so they page by offset (`Cursor::Offset`).
+//! keyset-able (the rank is not a column), so they page by offset (`Cursor::Offset`). Only the
+//! user's newest `SEARCH_CANDIDATES` matches are ranked, so a very common word costs about what a
+//! rare one does.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, QueryBuilder, Row, Sqlite, SqliteConnection};
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::error::infra;
 use super::rows::{TASK_COLUMNS, TaskRow, micros, priority_value};
-use super::tasks::{attach_children, push_ids};
+use super::tasks::{attach_children, fetch_tasks, push_ids};
 use crate::domain::query::{
-    Cursor, Page, Ranked, SearchText, SortKey, SortOrder, SortValue, StatusFilter, TaskQuery,
-    sort_value,
+    Cursor, Page, Ranked, SEARCH_CANDIDATES, SearchText, SortKey, SortOrder, SortValue,
+    StatusFilter, TaskQuery, sort_value,
 };
 use crate::domain::task::Task;
 use crate::domain::{ErrorCode, UserId, ValidationError};
@@ -131,35 +134,50 @@ async fn search(
             next_cursor: None,
         });
     };
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT {TASK_COLUMNS}, bm25(tasks_fts, 10.0, 1.0) AS score \
-         FROM tasks_fts JOIN tasks t ON t.id = tasks_fts.rowid WHERE tasks_fts MATCH "
-    ));
+    // Stage one ranks ids only, among the user's newest SEARCH_CANDIDATES matches: bm25 is
+    // computed for those rows and nothing else, and the sorter holds (id, score) pairs, not whole
+    // rows. Stage two reads the page's tasks.
+    let mut qb = QueryBuilder::new(
+        "SELECT id, score FROM (SELECT tasks_fts.rowid AS id, bm25(tasks_fts, 10.0, 1.0) AS score \
+         FROM tasks_fts JOIN tasks t ON t.id = tasks_fts.rowid WHERE tasks_fts MATCH ",
+    );
     qb.push_bind(pattern).push(" AND ");
     push_filters(&mut qb, user, query, now);
-    // bm25 is lower-is-better; the id keeps equal scores in a stable order across pages.
-    qb.push(" ORDER BY score ASC, t.id ASC LIMIT ")
+    qb.push(" ORDER BY tasks_fts.rowid DESC LIMIT ")
+        .push_bind(SEARCH_CANDIDATES as i64)
+        // bm25 is lower-is-better; the id keeps equal scores in a stable order across pages.
+        .push(") ORDER BY score ASC, id ASC LIMIT ")
         .push_bind(limit as i64 + 1)
         .push(" OFFSET ")
         .push_bind(offset);
-    let rows: Vec<SqliteRow> = qb
-        .build()
+    let hits: Vec<(i64, f64)> = qb
+        .build_query_as()
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| infra("cannot search tasks", e))?;
-    let more = rows.len() > limit;
-    let mut tasks = Vec::with_capacity(limit);
-    let mut ranks = Vec::with_capacity(limit);
-    for row in rows.iter().take(limit) {
-        let task_row = TaskRow::from_row(row).map_err(|e| infra("cannot read a search hit", e))?;
-        let score: f64 = row
-            .try_get("score")
-            .map_err(|e| infra("cannot read a search score", e))?;
-        tasks.push(task_row.into_task()?);
-        // Reported as "higher is better", like the domain's `search_score`.
-        ranks.push(-score);
-    }
-    attach_children(conn, &mut tasks).await?;
+    let more = hits.len() > limit;
+    let hits = &hits[..hits.len().min(limit)];
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id IN ("
+    ));
+    push_ids(&mut qb, hits.iter().map(|(id, _)| *id));
+    qb.push(")");
+    let mut by_id: HashMap<i64, Task> = fetch_tasks(conn, qb)
+        .await?
+        .into_iter()
+        .map(|t| (t.id.0, t))
+        .collect();
+    // A hit deleted between the two statements (they share no transaction) simply drops out.
+    let ranked: Vec<Ranked<Task>> = hits
+        .iter()
+        .filter_map(|(id, score)| {
+            by_id.remove(id).map(|item| Ranked {
+                item,
+                // Reported as "higher is better", like the domain's `search_score`.
+                rank: -score,
+            })
+        })
+        .collect();
     let next_cursor = more.then(|| {
         Cursor::Offset {
             o: offset as u64 + limit as u64,
@@ -167,11 +185,7 @@ async fn search(
         .encode()
     });
     Ok(Page {
-        items: tasks
-            .into_iter()
-            .zip(ranks)
-            .map(|(item, rank)| Ranked { item, rank })
-            .collect(),
+        items: ranked,
         next_cursor,
     })
 }
