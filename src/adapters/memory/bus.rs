@@ -7,8 +7,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use futures::StreamExt;
 
 use crate::domain::event::{CloudEvent, Topic};
+use crate::ports::event_bus::Message;
 use crate::ports::{EventHandler, EventIntake, EventPublisher, HealthCheck, InfraError, Outcome};
 
 /// An event that can never be processed: not a CloudEvent (`group` and `event_id` are `None`), or
@@ -102,8 +104,54 @@ impl MemoryBus {
     }
 }
 
+/// How many keys' events a batch delivers at once. Events of one key (one task) stay strictly in
+/// order; different tasks are independent, and delivering them one after the other made the
+/// e-mail role of a reminder burst wait on each mail in turn (see BENCHMARKS.md).
+const KEYS_IN_FLIGHT: usize = 16;
+
 #[async_trait]
 impl EventPublisher for MemoryBus {
+    /// The messages of each (topic, key) one after the other, stopping at the first failure (the
+    /// rest of that key are "not attempted", so none overtakes it); up to `KEYS_IN_FLIGHT` keys at
+    /// once. A failure holds back only its own key.
+    async fn publish_batch<'a>(&self, batch: &[Message<'a>]) -> Vec<Result<(), InfraError>> {
+        let mut by_key: Vec<Vec<usize>> = Vec::new();
+        let mut index: HashMap<(Topic, &str), usize> = HashMap::new();
+        for (i, m) in batch.iter().enumerate() {
+            let slot = *index.entry((m.topic, m.key)).or_insert_with(|| {
+                by_key.push(Vec::new());
+                by_key.len() - 1
+            });
+            by_key[slot].push(i);
+        }
+        let per_key = futures::stream::iter(by_key)
+            .map(|positions| async move {
+                let mut results = Vec::with_capacity(positions.len());
+                let mut failed = false;
+                for &i in &positions {
+                    let m = &batch[i];
+                    let r = if failed {
+                        Err(InfraError::msg("not attempted: an earlier event failed"))
+                    } else {
+                        self.publish(m.topic, m.key, m.payload).await
+                    };
+                    failed |= r.is_err();
+                    results.push((i, r));
+                }
+                results
+            })
+            .buffer_unordered(KEYS_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await;
+        let mut out: Vec<Option<Result<(), InfraError>>> = (0..batch.len()).map(|_| None).collect();
+        for (i, r) in per_key.into_iter().flatten() {
+            out[i] = Some(r);
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(InfraError::msg("not attempted"))))
+            .collect()
+    }
+
     async fn publish(&self, topic: Topic, _key: &str, payload: &[u8]) -> Result<(), InfraError> {
         let event = match CloudEvent::from_slice(payload) {
             Ok(ev) => ev,
@@ -420,5 +468,72 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(bus.published(Topic::TaskRecurrence).len(), 1);
+    }
+
+    /// Records (subject, start) and (subject, end) around a pause, and fails the events whose
+    /// subject is listed.
+    struct Tracing {
+        log: Mutex<Vec<(String, &'static str)>>,
+        failing: Vec<String>,
+    }
+
+    #[async_trait]
+    impl EventHandler for Tracing {
+        async fn handle(&self, event: &CloudEvent) -> Outcome {
+            self.log.lock().unwrap().push((event.id.clone(), "start"));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            self.log.lock().unwrap().push((event.id.clone(), "end"));
+            if self.failing.contains(&event.id) {
+                Outcome::Retry("scripted".into())
+            } else {
+                Outcome::Done
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_runs_keys_side_by_side_but_each_key_in_order_and_a_failure_holds_only_its_key()
+    {
+        let bus = MemoryBus::new();
+        let events: Vec<(String, Vec<u8>)> =
+            [(1, "a1"), (2, "b1"), (1, "a2"), (2, "b2"), (1, "a3")]
+                .into_iter()
+                .map(|(task, id)| {
+                    let mut e = event();
+                    e.subject = TaskId(task).to_string();
+                    e.id = id.into();
+                    (e.subject.clone(), e.to_bytes())
+                })
+                .collect();
+        let handler = Arc::new(Tracing {
+            log: Mutex::new(Vec::new()),
+            failing: vec!["a2".into()],
+        });
+        bus.subscribe(Topic::TaskEvents, "g", handler.clone())
+            .await
+            .unwrap();
+        let batch: Vec<Message<'_>> = events
+            .iter()
+            .map(|(key, payload)| Message {
+                topic: Topic::TaskEvents,
+                key,
+                payload,
+            })
+            .collect();
+        let results = bus.publish_batch(&batch).await;
+        let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
+        assert_eq!(
+            ok,
+            [true, true, false, true, false],
+            "a3 waits behind a2; b is unaffected"
+        );
+        let log = handler.log.lock().unwrap().clone();
+        let pos = |id: &str, what: &str| log.iter().position(|(i, w)| i == id && *w == what);
+        assert!(pos("a3", "start").is_none(), "a3 not attempted: {log:?}");
+        // Same key: strictly one after the other.
+        assert!(pos("a1", "end") < pos("a2", "start"), "{log:?}");
+        assert!(pos("b1", "end") < pos("b2", "start"), "{log:?}");
+        // Different keys overlap: b1 starts before a1 ends.
+        assert!(pos("b1", "start") < pos("a1", "end"), "{log:?}");
     }
 }
