@@ -31,6 +31,39 @@ pub fn rss_mib(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU seconds (user + system, every thread) the process has used so far, from /proc/<pid>/stat.
+#[allow(dead_code)] // read by the embedded benchmark only (one server process to watch)
+pub fn cpu_seconds(pid: u32) -> f64 {
+    // /proc reports in USER_HZ, which Linux fixes at 100 for user space whatever the kernel's HZ.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) may hold spaces; fields are counted after its closing ')'.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / TICKS_PER_SECOND
+}
+
+/// Waits until the process is idle (under 1 % of a core over 300 ms), at most `limit`, so a
+/// phase's CPU reading holds none of the previous phase's background work.
+#[allow(dead_code)] // as cpu_seconds
+pub async fn settle(pid: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let before = cpu_seconds(pid);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if cpu_seconds(pid) - before <= 0.003 || Instant::now() > deadline {
+            return;
+        }
+    }
+}
+
 pub fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -75,7 +108,23 @@ pub async fn create_load(
     clients: usize,
     total: usize,
 ) -> LoadResult {
+    create_load_with(client, base, token, clients, total, |c, i| {
+        json!({"title": format!("bench task {c}-{i}"), "priority": "high", "description": "load test", "reminders": []})
+    })
+    .await
+}
+
+/// Like [`create_load`], with the request body of client `c`'s `i`-th creation from `body`.
+pub async fn create_load_with(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    clients: usize,
+    total: usize,
+    body: impl Fn(usize, usize) -> Value + Send + Sync + 'static,
+) -> LoadResult {
     let per_client = total / clients;
+    let body = Arc::new(body);
     let client = Arc::new(client.clone());
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -83,10 +132,11 @@ pub async fn create_load(
         let client = client.clone();
         let url = format!("{base}/api/v1/tasks");
         let token = token.to_owned();
+        let body = body.clone();
         handles.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per_client);
             for i in 0..per_client {
-                let body = json!({"title": format!("bench task {c}-{i}"), "priority": "high", "description": "load test", "reminders": []});
+                let body = body(c, i);
                 let t = Instant::now();
                 let resp = client
                     .post(&url)
