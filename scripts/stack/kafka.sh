@@ -96,7 +96,12 @@ start)
     if [ ! -f "$K/data/meta.properties" ]; then
         # A fresh broker always gets a fresh directory: formatting over an old one fails.
         rm -rf "$K/data"
-        cid="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+        # URL-safe base64 of 16 random bytes; one in 64 starts with '-', which the tool's argument
+        # parser reads as an option (CI failed on it once): draw again, as Kafka's own Uuid does.
+        cid=-
+        while [ "${cid#-}" != "$cid" ]; do
+            cid="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+        done
         # shellcheck disable=SC2086
         java $JOPTS -cp "$LIB/*" kafka.tools.StorageTool format --standalone -t "$cid" \
             -c "$K/server.properties" >"$K/format.log" 2>&1 || { cat "$K/format.log" >&2; die "kafka format failed"; }
