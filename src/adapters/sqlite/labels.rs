@@ -6,11 +6,10 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use super::error::{infra, repo};
 use super::rows::{LABEL_COLUMNS, LabelRow, kind_str, micros};
-use super::task_write::{begin, commit};
 use crate::domain::UserId;
 use crate::domain::label::{Color, Label, LabelKind, LabelName};
 use crate::domain::task::Patch;
-use crate::ports::{LabelRepository, RepoError};
+use crate::ports::{InfraError, LabelRepository, RepoError};
 
 #[derive(Clone)]
 pub struct SqliteLabelRepository {
@@ -168,4 +167,16 @@ impl LabelRepository for SqliteLabelRepository {
         let affected = label.task_count;
         Ok((label, affected))
     }
+}
+
+async fn begin(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, InfraError> {
+    pool.begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| infra("cannot start a write transaction", e))
+}
+
+async fn commit(tx: sqlx::Transaction<'static, sqlx::Sqlite>) -> Result<(), InfraError> {
+    tx.commit()
+        .await
+        .map_err(|e| infra("cannot commit the write transaction", e))
 }

@@ -7,8 +7,12 @@
 //!
 //! Storage conventions (see `migrations/sqlite/0001_initial.sql`): instants are INTEGER unix
 //! microseconds in UTC — exact, sortable, and the precision PostgreSQL keeps — so an instant with
-//! nanoseconds is truncated to the microsecond on write, and every write returns the row as read
-//! back, equal to what a later `get` returns.
+//! nanoseconds is truncated to the microsecond on write, and every write returns the row as it
+//! was written (truncated first), equal to what a later `get` returns.
+//!
+//! Drivers: the hot paths (task writes in the group-commit writer, task reads and searches) run
+//! rusqlite statements on the SQLite handle of a connection that sqlx opened (see `direct`); the
+//! rest (labels, users, the relay's leases, jobs, state, migrations) goes through sqlx.
 //!
 //! Concurrency: WAL journal (readers never block the writer), and every read-then-write
 //! transaction starts with `BEGIN IMMEDIATE`. A deferred `BEGIN` that reads first and writes later
@@ -16,6 +20,7 @@
 //! the write lock up front makes SQLite queue the transaction behind `busy_timeout` instead.
 
 mod dead_letters;
+mod direct;
 mod error;
 mod labels;
 mod outbox;
@@ -115,7 +120,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let base = SqlitePoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        // No ping before handing out a connection: a local file does not go stale the way a
+        // network connection does, and on sqlx-sqlite a ping is a round trip to the connection's
+        // worker thread on every acquire.
+        let base = SqlitePoolOptions::new()
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false);
         let open_err = |e| error::infra(format!("cannot open SQLite database {path_or_url}"), e);
         // One writer connection, kept open (`:memory:` also vanishes with its last connection).
         let pool = base

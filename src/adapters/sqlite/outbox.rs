@@ -6,36 +6,40 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::Notify;
 
-use super::error::{bad_data, infra};
+use super::direct::Db;
+use super::error::{bad_data, infra, sql};
 use super::rows::{add, micros};
 use crate::domain::UserId;
 use crate::domain::event::{OutgoingEvent, Topic};
 use crate::ports::{FeedEntry, InfraError, Outbox, OutboxRecord};
 
-/// Appends `events` to the outbox on `conn` (the caller's open transaction). The caller notifies
+/// Appends `events` to the outbox on `db` (the caller's open transaction). The caller notifies
 /// the outbox wake-up after committing, never before: a relay woken earlier would not see the rows.
-pub(crate) async fn insert_events(
-    conn: &mut SqliteConnection,
+pub(crate) fn insert_events(
+    db: &Db,
     events: &[OutgoingEvent],
     now: DateTime<Utc>,
 ) -> Result<(), InfraError> {
-    for e in events {
-        sqlx::query(
+    let mut insert = db
+        .prepare_cached(
             "INSERT INTO outbox (topic, key, event_id, payload, created_at, user_id) \
              VALUES (?, ?, ?, ?, ?, ?)",
         )
-        .bind(e.topic.as_str())
-        .bind(e.event.partition_key())
-        .bind(&e.event.id)
-        .bind(e.event.to_bytes())
-        .bind(micros(now))
-        .bind(e.user_id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(|err| infra("cannot write to the outbox", err))?;
+        .map_err(|err| sql("cannot write to the outbox", err))?;
+    for e in events {
+        insert
+            .execute(rusqlite::params![
+                e.topic.as_str(),
+                e.event.partition_key(),
+                &e.event.id,
+                e.event.to_bytes(),
+                micros(now),
+                e.user_id.as_str(),
+            ])
+            .map_err(|err| sql("cannot write to the outbox", err))?;
     }
     Ok(())
 }

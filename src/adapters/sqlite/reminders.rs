@@ -1,10 +1,11 @@
 //! The background roles' reminder methods (not user-scoped).
 
 use chrono::{DateTime, Utc};
-use futures::FutureExt;
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{OptionalExtension, params};
+use sqlx::SqlitePool;
 
-use super::error::{bad_data, infra};
+use super::direct::{Db, with_db};
+use super::error::{bad_data, infra, sql};
 use super::outbox::insert_events;
 use super::rows::{REMINDER_COLUMNS, ReminderRow, micros};
 use super::tasks::{SqliteTaskRepository, load_task};
@@ -14,24 +15,21 @@ use crate::domain::task::Task;
 use crate::domain::{ReminderId, TaskId};
 use crate::ports::{RepoError, WriteContext};
 
-pub(crate) async fn reminder(
-    conn: &mut SqliteConnection,
-    id: ReminderId,
-) -> Result<Option<(Reminder, Task)>, RepoError> {
-    let row: Option<ReminderRow> = sqlx::query_as(&format!(
-        "SELECT {REMINDER_COLUMNS} FROM reminders r WHERE r.id = ?"
-    ))
-    .bind(id.0)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(|e| infra("cannot read the reminder", e))?;
+pub(crate) fn reminder(db: &Db, id: ReminderId) -> Result<Option<(Reminder, Task)>, RepoError> {
+    let row = db
+        .prepare_cached(&format!(
+            "SELECT {REMINDER_COLUMNS} FROM reminders r WHERE r.id = ?"
+        ))
+        .and_then(|mut s| {
+            s.query_row([id.0], |row| Ok(ReminderRow::read(row)))
+                .optional()
+        })
+        .map_err(|e| sql("cannot read the reminder", e))?;
     let Some(row) = row else { return Ok(None) };
-    let reminder = row.into_reminder()?;
+    let reminder = row?.into_reminder()?;
     // The reminder and its task are read on one connection outside a transaction; the task may
     // have been deleted in between, which reads as "no such reminder".
-    Ok(load_task(conn, None, reminder.task_id)
-        .await?
-        .map(|task| (reminder, task)))
+    Ok(load_task(db, None, reminder.task_id)?.map(|task| (reminder, task)))
 }
 
 /// A conditional UPDATE is the idempotency check: only one caller can flip a pending reminder
@@ -46,27 +44,26 @@ pub(crate) async fn fire(
 ) -> Result<bool, RepoError> {
     let fired = repo
         .writer
-        .run(move |conn| {
-            async move {
-                let fired = sqlx::query(
+        .run(move |db| {
+            let fired = db
+                .prepare_cached(
                     "UPDATE reminders SET fired_at = ?, late = ? \
                      WHERE id = ? AND status = 'scheduled' AND fired_at IS NULL AND remind_at = ?",
                 )
-                .bind(micros(fired_at))
-                .bind(late)
-                .bind(id.0)
-                .bind(micros(expected_remind_at))
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| infra("cannot mark the reminder fired", e))?
-                .rows_affected()
-                    == 1;
-                if fired {
-                    insert_events(conn, std::slice::from_ref(&event), fired_at).await?;
-                }
-                Ok::<_, RepoError>(fired)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        micros(fired_at),
+                        late,
+                        id.0,
+                        micros(expected_remind_at)
+                    ])
+                })
+                .map_err(|e| sql("cannot mark the reminder fired", e))?
+                == 1;
+            if fired {
+                insert_events(db, std::slice::from_ref(&event), fired_at)?;
             }
-            .boxed()
+            Ok::<_, RepoError>(fired)
         })
         .await?;
     if fired {
@@ -87,7 +84,7 @@ pub(crate) async fn finish(
     let ctx = ctx.clone();
     let wrote = repo
         .writer
-        .run(move |conn| record_outcome(conn, id, status, ctx).boxed())
+        .run(move |db| record_outcome(db, id, status, ctx))
         .await?;
     if wrote {
         repo.wake.notify_one();
@@ -96,28 +93,29 @@ pub(crate) async fn finish(
 }
 
 /// Whether anything changed (and so an event was written).
-async fn record_outcome(
-    conn: &mut SqliteConnection,
+fn record_outcome(
+    db: &Db,
     id: ReminderId,
     status: ReminderStatus,
     ctx: WriteContext,
 ) -> Result<bool, RepoError> {
-    let task_id: Option<i64> = sqlx::query_scalar(
-        "UPDATE reminders SET status = ?, delivered_at = ? WHERE id = ? AND status <> ? \
-         RETURNING task_id",
-    )
-    .bind(status.as_str())
-    .bind(micros(ctx.now))
-    .bind(id.0)
-    .bind(status.as_str())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(|e| infra("cannot record the reminder's outcome", e))?;
+    let task_id: Option<i64> = db
+        .prepare_cached(
+            "UPDATE reminders SET status = ?, delivered_at = ? WHERE id = ? AND status <> ? \
+             RETURNING task_id",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![status.as_str(), micros(ctx.now), id.0, status.as_str()],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+        .map_err(|e| sql("cannot record the reminder's outcome", e))?;
     let Some(task_id) = task_id else {
         return Ok(false);
     };
-    let task = load_task(conn, None, TaskId(task_id))
-        .await?
+    let task = load_task(db, None, TaskId(task_id))?
         .ok_or_else(|| bad_data(format!("reminder {id} has no task {task_id}")))?;
     let events = task_events(
         TASK_UPDATED,
@@ -126,7 +124,7 @@ async fn record_outcome(
         ctx.now,
         ctx.traceparent.as_deref(),
     );
-    insert_events(conn, &events, ctx.now).await?;
+    insert_events(db, &events, ctx.now)?;
     Ok(true)
 }
 
@@ -135,17 +133,21 @@ pub(crate) async fn pending(
     after: ReminderId,
     limit: u32,
 ) -> Result<Vec<Reminder>, RepoError> {
-    let rows: Vec<ReminderRow> = sqlx::query_as(&format!(
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| infra("cannot get a database connection", e))?;
+    let mut sql_ = super::direct::Sql::new(format!(
         "SELECT {REMINDER_COLUMNS} FROM reminders r \
-         WHERE r.status = 'scheduled' AND r.fired_at IS NULL AND r.id > ? ORDER BY r.id LIMIT ?"
-    ))
-    .bind(after.0)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await
-    .map_err(|e| infra("cannot list pending reminders", e))?;
-    Ok(rows
-        .into_iter()
-        .map(ReminderRow::into_reminder)
-        .collect::<Result<_, _>>()?)
+         WHERE r.status = 'scheduled' AND r.fired_at IS NULL AND r.id > "
+    ));
+    sql_.bind(after.0)
+        .push(" ORDER BY r.id LIMIT ")
+        .bind(i64::from(limit));
+    Ok(with_db(&mut conn, |db| {
+        sql_.rows(db, "cannot list pending reminders", |row| {
+            ReminderRow::read(row)?.into_reminder()
+        })
+    })
+    .await??)
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::error::bad_data;
+use super::error::{bad_data, sql};
 use crate::domain::label::{Color, Label, LabelKind, LabelName};
 use crate::domain::query::importance;
 use crate::domain::recurrence::RecurrenceRule;
@@ -65,7 +65,7 @@ pub(crate) const TASK_COLUMNS: &str = "t.id, t.user_id, t.title, t.description, 
      t.due_date, t.category_id, t.recurrence_rule, t.series_start, t.previous_task_id, \
      t.completed, t.completed_at, t.created_at, t.updated_at";
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub(crate) struct TaskRow {
     pub id: i64,
     pub user_id: String,
@@ -84,6 +84,27 @@ pub(crate) struct TaskRow {
 }
 
 impl TaskRow {
+    /// Reads a row of `TASK_COLUMNS`, in that order.
+    pub fn read(row: &rusqlite::Row<'_>) -> Result<Self, InfraError> {
+        let column = |e| sql("cannot read a task row", e);
+        Ok(Self {
+            id: row.get(0).map_err(column)?,
+            user_id: row.get(1).map_err(column)?,
+            title: row.get(2).map_err(column)?,
+            description: row.get(3).map_err(column)?,
+            priority: row.get(4).map_err(column)?,
+            due_date: row.get(5).map_err(column)?,
+            category_id: row.get(6).map_err(column)?,
+            recurrence_rule: row.get(7).map_err(column)?,
+            series_start: row.get(8).map_err(column)?,
+            previous_task_id: row.get(9).map_err(column)?,
+            completed: row.get(10).map_err(column)?,
+            completed_at: row.get(11).map_err(column)?,
+            created_at: row.get(12).map_err(column)?,
+            updated_at: row.get(13).map_err(column)?,
+        })
+    }
+
     /// The task, without its tags and reminders (loaded separately, in bulk).
     pub fn into_task(self) -> Result<Task, InfraError> {
         let recurrence = match self.recurrence_rule {
@@ -119,7 +140,7 @@ impl TaskRow {
 pub(crate) const REMINDER_COLUMNS: &str = "r.id, r.task_id, r.minutes_before, r.remind_at, \
      r.status, r.fired_at, r.delivered_at, r.late, r.created_at";
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub(crate) struct ReminderRow {
     pub id: i64,
     pub task_id: i64,
@@ -133,6 +154,22 @@ pub(crate) struct ReminderRow {
 }
 
 impl ReminderRow {
+    /// Reads a row of `REMINDER_COLUMNS`, in that order.
+    pub fn read(row: &rusqlite::Row<'_>) -> Result<Self, InfraError> {
+        let column = |e| sql("cannot read a reminder row", e);
+        Ok(Self {
+            id: row.get(0).map_err(column)?,
+            task_id: row.get(1).map_err(column)?,
+            minutes_before: row.get(2).map_err(column)?,
+            remind_at: row.get(3).map_err(column)?,
+            status: row.get(4).map_err(column)?,
+            fired_at: row.get(5).map_err(column)?,
+            delivered_at: row.get(6).map_err(column)?,
+            late: row.get(7).map_err(column)?,
+            created_at: row.get(8).map_err(column)?,
+        })
+    }
+
     pub fn into_reminder(self) -> Result<Reminder, InfraError> {
         let minutes_before = self
             .minutes_before

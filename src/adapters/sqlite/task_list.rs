@@ -14,11 +14,10 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
-
-use super::error::infra;
+use super::direct::{Db, Sql};
+use super::error::sql as sql_error;
 use super::rows::{TASK_COLUMNS, TaskRow, micros, priority_value};
-use super::tasks::{attach_children, fetch_tasks, push_ids};
+use super::tasks::{attach_children, fetch_tasks};
 use crate::domain::query::{
     Cursor, Page, Ranked, SEARCH_CANDIDATES, SearchText, SortKey, SortOrder, SortValue,
     StatusFilter, TaskQuery, sort_value,
@@ -27,15 +26,15 @@ use crate::domain::task::Task;
 use crate::domain::{ErrorCode, UserId, ValidationError};
 use crate::ports::RepoError;
 
-pub(crate) async fn list(
-    conn: &mut SqliteConnection,
+pub(crate) fn list(
+    db: &Db,
     user: &UserId,
     query: &TaskQuery,
     now: DateTime<Utc>,
 ) -> Result<Page<Ranked<Task>>, RepoError> {
     match &query.search {
-        Some(text) => search(conn, user, query, text, now).await,
-        None => sorted(conn, user, query, now).await,
+        Some(text) => search(db, user, query, text, now),
+        None => sorted(db, user, query, now),
     }
 }
 
@@ -50,8 +49,8 @@ fn sort_expr(key: SortKey, order: SortOrder) -> &'static str {
     }
 }
 
-async fn sorted(
-    conn: &mut SqliteConnection,
+fn sorted(
+    db: &Db,
     user: &UserId,
     query: &TaskQuery,
     now: DateTime<Utc>,
@@ -59,8 +58,8 @@ async fn sorted(
     let (key, order) = (query.sort, query.effective_order());
     let limit = query.effective_limit() as usize;
     let expr = sort_expr(key, order);
-    let mut qb = QueryBuilder::new(format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE "));
-    push_filters(&mut qb, user, query, now);
+    let mut sql = Sql::new(format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE "));
+    push_filters(&mut sql, user, query, now);
     let (cmp, dir) = match order {
         SortOrder::Asc => (">", "ASC"),
         SortOrder::Desc => ("<", "DESC"),
@@ -69,33 +68,27 @@ async fn sorted(
         None => {}
         Some(Cursor::After { v, id }) => {
             // Row-value comparison: strictly after (value, id) in the sort direction.
-            qb.push(format!(" AND ({expr}, t.id) {cmp} ("));
+            sql.push(&format!(" AND ({expr}, t.id) {cmp} ("));
             match (key, v) {
-                (SortKey::Title, SortValue::Text(s)) => qb.push_bind(s.clone()),
+                (SortKey::Title, SortValue::Text(s)) => sql.bind(s.clone()),
                 (SortKey::Title, SortValue::Int(_)) | (_, SortValue::Text(_)) => {
                     return Err(bad_cursor());
                 }
-                (_, SortValue::Int(i)) => qb.push_bind(*i),
+                (_, SortValue::Int(i)) => sql.bind(*i),
             };
-            qb.push(", ").push_bind(*id).push(")");
+            sql.push(", ").bind(*id).push(")");
         }
         Some(Cursor::Offset { .. }) => return Err(bad_cursor()),
     }
-    qb.push(format!(" ORDER BY {expr} {dir}, t.id {dir} LIMIT "))
-        .push_bind(limit as i64 + 1);
-    let rows: Vec<TaskRow> = qb
-        .build_query_as()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| infra("cannot list tasks", e))?;
-    let mut tasks = rows
-        .into_iter()
-        .map(TaskRow::into_task)
-        .collect::<Result<Vec<_>, _>>()?;
+    sql.push(&format!(" ORDER BY {expr} {dir}, t.id {dir} LIMIT "))
+        .bind(limit as i64 + 1);
+    let mut tasks = sql.rows(db, "cannot list tasks", |row| {
+        TaskRow::read(row)?.into_task()
+    })?;
     // One row past the page tells whether another page exists, without a COUNT.
     let more = tasks.len() > limit;
     tasks.truncate(limit);
-    attach_children(conn, &mut tasks).await?;
+    attach_children(db, &mut tasks)?;
     let next_cursor = match tasks.last() {
         Some(last) if more => Some(
             Cursor::After {
@@ -115,8 +108,8 @@ async fn sorted(
     })
 }
 
-async fn search(
-    conn: &mut SqliteConnection,
+fn search(
+    db: &Db,
     user: &UserId,
     query: &TaskQuery,
     text: &SearchText,
@@ -137,33 +130,33 @@ async fn search(
     // Stage one ranks ids only, among the user's newest SEARCH_CANDIDATES matches: bm25 is
     // computed for those rows and nothing else, and the sorter holds (id, score) pairs, not whole
     // rows. Stage two reads the page's tasks.
-    let mut qb = QueryBuilder::new(
+    let mut sql = Sql::new(
         "SELECT id, score FROM (SELECT tasks_fts.rowid AS id, bm25(tasks_fts, 10.0, 1.0) AS score \
          FROM tasks_fts JOIN tasks t ON t.id = tasks_fts.rowid WHERE tasks_fts MATCH ",
     );
-    qb.push_bind(pattern).push(" AND ");
-    push_filters(&mut qb, user, query, now);
-    qb.push(" ORDER BY tasks_fts.rowid DESC LIMIT ")
-        .push_bind(SEARCH_CANDIDATES as i64)
+    sql.bind(pattern).push(" AND ");
+    push_filters(&mut sql, user, query, now);
+    sql.push(" ORDER BY tasks_fts.rowid DESC LIMIT ")
+        .bind(SEARCH_CANDIDATES as i64)
         // bm25 is lower-is-better; the id keeps equal scores in a stable order across pages.
         .push(") ORDER BY score ASC, id ASC LIMIT ")
-        .push_bind(limit as i64 + 1)
+        .bind(limit as i64 + 1)
         .push(" OFFSET ")
-        .push_bind(offset);
-    let hits: Vec<(i64, f64)> = qb
-        .build_query_as()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| infra("cannot search tasks", e))?;
+        .bind(offset);
+    let hits = sql.rows(db, "cannot search tasks", |row| {
+        let column = |e| sql_error("cannot search tasks", e);
+        Ok((
+            row.get::<_, i64>(0).map_err(column)?,
+            row.get::<_, f64>(1).map_err(column)?,
+        ))
+    })?;
     let more = hits.len() > limit;
     let hits = &hits[..hits.len().min(limit)];
-    let mut qb = QueryBuilder::new(format!(
+    let mut page = Sql::new(format!(
         "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id IN ("
     ));
-    push_ids(&mut qb, hits.iter().map(|(id, _)| *id));
-    qb.push(")");
-    let mut by_id: HashMap<i64, Task> = fetch_tasks(conn, qb)
-        .await?
+    page.ids(hits.iter().map(|(id, _)| *id)).push(")");
+    let mut by_id: HashMap<i64, Task> = fetch_tasks(db, &page)?
         .into_iter()
         .map(|t| (t.id.0, t))
         .collect();
@@ -202,13 +195,8 @@ fn match_expression(text: &SearchText) -> Option<String> {
 }
 
 /// `TaskQuery::matches` as SQL, AND-ed after the user scope.
-fn push_filters(
-    qb: &mut QueryBuilder<'_, Sqlite>,
-    user: &UserId,
-    query: &TaskQuery,
-    now: DateTime<Utc>,
-) {
-    qb.push("t.user_id = ").push_bind(user.as_str().to_owned());
+fn push_filters(qb: &mut Sql, user: &UserId, query: &TaskQuery, now: DateTime<Utc>) {
+    qb.push("t.user_id = ").bind(user.as_str().to_owned());
     match query.status {
         StatusFilter::All => {}
         StatusFilter::Pending => {
@@ -219,28 +207,27 @@ fn push_filters(
         }
     }
     if let Some(p) = query.priority {
-        qb.push(" AND t.priority = ").push_bind(priority_value(p));
+        qb.push(" AND t.priority = ").bind(priority_value(p));
     }
     if let Some(c) = query.category_id {
-        qb.push(" AND t.category_id = ").push_bind(c.0);
+        qb.push(" AND t.category_id = ").bind(c.0);
     }
     if !query.tag_ids.is_empty() {
         qb.push(
             " AND EXISTS (SELECT 1 FROM task_tags tt WHERE tt.task_id = t.id AND tt.tag_id IN (",
         );
-        push_ids(qb, query.tag_ids.iter().map(|t| t.0));
-        qb.push("))");
+        qb.ids(query.tag_ids.iter().map(|t| t.0)).push("))");
     }
     // Comparisons with a NULL due date are never true: tasks without one drop out, as in `matches`.
     if let Some(b) = query.due_before {
-        qb.push(" AND t.due_date < ").push_bind(micros(b));
+        qb.push(" AND t.due_date < ").bind(micros(b));
     }
     if let Some(a) = query.due_after {
-        qb.push(" AND t.due_date > ").push_bind(micros(a));
+        qb.push(" AND t.due_date > ").bind(micros(a));
     }
     if query.overdue {
         qb.push(" AND t.completed = 0 AND t.due_date < ")
-            .push_bind(micros(now));
+            .bind(micros(now));
     }
 }
 

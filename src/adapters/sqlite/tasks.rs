@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::Notify;
 
-use super::error::infra;
+use super::direct::{Db, Sql, with_db};
+use super::error::{infra, sql as sql_error};
 use super::rows::{REMINDER_COLUMNS, ReminderRow, TASK_COLUMNS, TaskRow, micros};
 use super::writer::Writer;
 use super::{reminders, task_list, task_write};
@@ -57,92 +58,75 @@ impl SqliteTaskRepository {
             .await
             .map_err(|e| infra("cannot get a database connection", e))
     }
+
+    /// Runs a read on a reader connection, directly on its SQLite handle (see `direct`).
+    pub(crate) async fn read<T, E: From<InfraError>>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T, E>,
+    ) -> Result<T, E> {
+        with_db(&mut *self.conn().await?, |db| f(db)).await?
+    }
 }
 
-/// Runs `qb` (a SELECT of `TASK_COLUMNS`) and returns complete tasks, tags and reminders included.
-pub(crate) async fn fetch_tasks(
-    conn: &mut SqliteConnection,
-    mut qb: QueryBuilder<'_, Sqlite>,
-) -> Result<Vec<Task>, InfraError> {
-    let rows: Vec<TaskRow> = qb
-        .build_query_as()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| infra("cannot read tasks", e))?;
-    let mut tasks = rows
-        .into_iter()
-        .map(TaskRow::into_task)
-        .collect::<Result<Vec<_>, _>>()?;
-    attach_children(conn, &mut tasks).await?;
+/// Runs `sql` (a SELECT of `TASK_COLUMNS`) and returns complete tasks, tags and reminders included.
+pub(crate) fn fetch_tasks(db: &Db, sql: &Sql) -> Result<Vec<Task>, InfraError> {
+    let mut tasks = sql.rows(db, "cannot read tasks", |row| {
+        TaskRow::read(row)?.into_task()
+    })?;
+    attach_children(db, &mut tasks)?;
     Ok(tasks)
 }
 
 /// One task by id, scoped to `user` unless `None` (background roles).
-pub(crate) async fn load_task(
-    conn: &mut SqliteConnection,
+pub(crate) fn load_task(
+    db: &Db,
     user: Option<&UserId>,
     id: TaskId,
 ) -> Result<Option<Task>, InfraError> {
-    let mut qb = QueryBuilder::new(format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = "));
-    qb.push_bind(id.0);
+    let mut sql = Sql::new(format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = "));
+    sql.bind(id.0);
     if let Some(user) = user {
-        qb.push(" AND t.user_id = ")
-            .push_bind(user.as_str().to_owned());
+        sql.push(" AND t.user_id = ").bind(user.as_str().to_owned());
     }
-    Ok(fetch_tasks(conn, qb).await?.pop())
+    Ok(fetch_tasks(db, &sql)?.pop())
 }
 
 /// Fills in tags (in their stored order) and reminders (by id) with one query each, whatever the
 /// number of tasks, instead of two queries per task.
-pub(crate) async fn attach_children(
-    conn: &mut SqliteConnection,
-    tasks: &mut [Task],
-) -> Result<(), InfraError> {
+pub(crate) fn attach_children(db: &Db, tasks: &mut [Task]) -> Result<(), InfraError> {
     if tasks.is_empty() {
         return Ok(());
     }
     let index: HashMap<i64, usize> = tasks.iter().enumerate().map(|(i, t)| (t.id.0, i)).collect();
-
-    let mut qb =
-        QueryBuilder::<Sqlite>::new("SELECT task_id, tag_id FROM task_tags WHERE task_id IN (");
-    push_ids(&mut qb, tasks.iter().map(|t| t.id.0));
-    qb.push(") ORDER BY task_id, position");
-    let links: Vec<(i64, i64)> = qb
-        .build_query_as()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| infra("cannot read task tags", e))?;
+    let mut sql = Sql::new("SELECT task_id, tag_id FROM task_tags WHERE task_id IN (");
+    sql.ids(tasks.iter().map(|t| t.id.0))
+        .push(") ORDER BY task_id, position");
+    let links = sql.rows(db, "cannot read task tags", |row| {
+        let column = |e| sql_error("cannot read task tags", e);
+        Ok((
+            row.get::<_, i64>(0).map_err(column)?,
+            row.get::<_, i64>(1).map_err(column)?,
+        ))
+    })?;
     for (task_id, tag_id) in links {
         if let Some(&i) = index.get(&task_id) {
             tasks[i].tag_ids.push(TagId(tag_id));
         }
     }
-
-    let mut qb = QueryBuilder::<Sqlite>::new(format!(
+    let mut sql = Sql::new(format!(
         "SELECT {REMINDER_COLUMNS} FROM reminders r WHERE r.task_id IN ("
     ));
-    push_ids(&mut qb, tasks.iter().map(|t| t.id.0));
-    qb.push(") ORDER BY r.id");
-    let rows: Vec<ReminderRow> = qb
-        .build_query_as()
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| infra("cannot read reminders", e))?;
-    for row in rows {
-        let r = row.into_reminder()?;
+    sql.ids(tasks.iter().map(|t| t.id.0))
+        .push(") ORDER BY r.id");
+    let reminders = sql.rows(db, "cannot read reminders", |row| {
+        ReminderRow::read(row)?.into_reminder()
+    })?;
+    for r in reminders {
         if let Some(&i) = index.get(&r.task_id.0) {
             tasks[i].reminders.push(r);
         }
     }
     Ok(())
-}
-
-/// Appends `a, b, c` as bound parameters (the caller writes the parentheses).
-pub(crate) fn push_ids(qb: &mut QueryBuilder<'_, Sqlite>, ids: impl IntoIterator<Item = i64>) {
-    let mut list = qb.separated(", ");
-    for id in ids {
-        list.push_bind(id);
-    }
 }
 
 #[async_trait]
@@ -152,7 +136,7 @@ impl TaskRepository for SqliteTaskRepository {
     }
 
     async fn get(&self, user: &UserId, id: TaskId) -> Result<Option<Task>, RepoError> {
-        Ok(load_task(&mut *self.conn().await?, Some(user), id).await?)
+        Ok(self.read(|db| load_task(db, Some(user), id)).await?)
     }
 
     async fn list(
@@ -161,7 +145,7 @@ impl TaskRepository for SqliteTaskRepository {
         query: &TaskQuery,
         now: DateTime<Utc>,
     ) -> Result<Page<Ranked<Task>>, RepoError> {
-        task_list::list(&mut *self.conn().await?, user, query, now).await
+        self.read(|db| task_list::list(db, user, query, now)).await
     }
 
     async fn update(
@@ -193,21 +177,21 @@ impl TaskRepository for SqliteTaskRepository {
         // Through the title index: the MCP duplicate guard runs before every creation, and by
         // creation time it would scan all of the user's tasks of the last minute (hundreds under
         // load) for each one. The title key is a function of the title, so it narrows exactly.
-        let mut qb = QueryBuilder::new(format!(
+        let mut sql = Sql::new(format!(
             "SELECT {TASK_COLUMNS} FROM tasks t INDEXED BY tasks_by_title WHERE t.user_id = "
         ));
-        qb.push_bind(user.as_str().to_owned())
+        sql.bind(user.as_str().to_owned())
             .push(" AND t.title_key = ")
-            .push_bind(title.to_lowercase())
+            .bind(title.to_lowercase())
             .push(" AND t.title = ")
-            .push_bind(title.to_owned())
+            .bind(title.to_owned())
             // `IS` compares NULL with NULL as equal: "no rule" matches "no rule".
             .push(" AND t.recurrence_rule IS ")
-            .push_bind(rule.map(str::to_owned))
+            .bind(rule.map(str::to_owned))
             .push(" AND t.created_at >= ")
-            .push_bind(micros(since))
+            .bind(micros(since))
             .push(" ORDER BY t.created_at DESC, t.id DESC LIMIT 1");
-        Ok(fetch_tasks(&mut *self.conn().await?, qb).await?.pop())
+        Ok(self.read(|db| fetch_tasks(db, &sql)).await?.pop())
     }
 
     async fn recent(
@@ -216,20 +200,20 @@ impl TaskRepository for SqliteTaskRepository {
         pending_only: bool,
         limit: u32,
     ) -> Result<Vec<Task>, RepoError> {
-        let mut qb = QueryBuilder::new(format!(
+        let mut sql = Sql::new(format!(
             "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.user_id = "
         ));
-        qb.push_bind(user.as_str().to_owned());
+        sql.bind(user.as_str().to_owned());
         if pending_only {
-            qb.push(" AND t.completed = 0");
+            sql.push(" AND t.completed = 0");
         }
-        qb.push(" ORDER BY t.created_at DESC, t.id DESC LIMIT ")
-            .push_bind(i64::from(limit));
-        Ok(fetch_tasks(&mut *self.conn().await?, qb).await?)
+        sql.push(" ORDER BY t.created_at DESC, t.id DESC LIMIT ")
+            .bind(i64::from(limit));
+        Ok(self.read(|db| fetch_tasks(db, &sql)).await?)
     }
 
     async fn reminder(&self, id: ReminderId) -> Result<Option<(Reminder, Task)>, RepoError> {
-        reminders::reminder(&mut *self.conn().await?, id).await
+        self.read(|db| reminders::reminder(db, id)).await
     }
 
     async fn fire_reminder(
