@@ -1,4 +1,5 @@
-//! Scheduler contract for every adapter; the restart cases only for adapters that persist jobs.
+//! Scheduler contract for every adapter; the restart cases only for adapters that persist jobs,
+//! and the runner's concurrency cases for the database-backed runner.
 
 mod contract;
 
@@ -7,6 +8,7 @@ mod sqlite {
     crate::contract::scheduler::scheduler_restart_tests!(
         crate::contract::adapters::sqlite_scheduler
     );
+    crate::contract::scheduler::runner_tests!(crate::contract::adapters::sqlite_scheduler);
 }
 
 mod memory {
@@ -18,6 +20,7 @@ mod postgres {
     crate::contract::scheduler::scheduler_restart_tests!(
         crate::contract::adapters::postgres_scheduler
     );
+    crate::contract::scheduler::runner_tests!(crate::contract::adapters::postgres_scheduler);
 }
 
 /// The Jobs API through real daprd sidecars and the Dapr Scheduler (needs the dev stack with

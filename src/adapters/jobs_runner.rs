@@ -96,6 +96,9 @@ pub(crate) trait JobStore: Send + Sync + 'static {
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, InfraError>;
 }
 
+/// How long free permits may wait for more to free up before they are claimed anyway.
+const CLAIM_DEBOUNCE: Duration = Duration::from_millis(20);
+
 pub(crate) struct Runner<S: JobStore> {
     pub store: Arc<S>,
     pub wake: Arc<Notify>,
@@ -108,16 +111,34 @@ pub(crate) struct Runner<S: JobStore> {
 impl<S: JobStore> Runner<S> {
     pub async fn run(mut self) {
         tracing::info!("job runner started");
-        let permits = Arc::new(Semaphore::new(self.config.max_in_flight.max(1)));
+        let max = self.config.max_in_flight.max(1);
+        let permits = Arc::new(Semaphore::new(max));
         let mut in_flight = JoinSet::new();
+        // Since when free permits have been held back (see below).
+        let mut holding_since: Option<std::time::Instant> = None;
         while !self.stopping() {
             while let Some(done) = in_flight.try_join_next() {
                 log_join(done);
             }
             let now = Utc::now();
             let free = permits.available_permits();
+            // While handlers run, claim once half the permits are back, or `CLAIM_DEBOUNCE` after
+            // the first came back: claiming each permit as it frees costs a claim statement (and
+            // on SQLite a commit) per job in a burst, while slow handlers holding more than half
+            // the permits must not keep the free ones idle for long.
+            if free == 0 {
+                holding_since = None;
+            }
+            let held = *holding_since.get_or_insert_with(std::time::Instant::now);
+            let claimable =
+                if in_flight.is_empty() || free * 2 >= max || held.elapsed() >= CLAIM_DEBOUNCE {
+                    free
+                } else {
+                    0
+                };
             let mut more_due = false;
-            if free > 0 {
+            if claimable > 0 {
+                holding_since = None;
                 match self
                     .store
                     .claim(now, add(now, self.config.lease), free)
@@ -154,6 +175,8 @@ impl<S: JobStore> Runner<S> {
             let wait = if free == 0 {
                 // Every permit is taken: a finishing handler (below) is what frees the runner.
                 self.config.poll_cap
+            } else if claimable == 0 {
+                CLAIM_DEBOUNCE.saturating_sub(held.elapsed())
             } else {
                 self.until_next(now).await
             };

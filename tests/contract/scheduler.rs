@@ -55,6 +55,24 @@ macro_rules! scheduler_restart_tests {
 #[allow(unused_imports)]
 pub(crate) use scheduler_restart_tests;
 
+/// For the database-backed runner (SQLite, PostgreSQL), whose concurrency is `max_in_flight`
+/// permits (16 by default).
+macro_rules! runner_tests {
+    ($make:path) => {
+        $crate::contract::factory_cases!(
+            $make,
+            runner,
+            scheduler,
+            [
+                slow_handlers_do_not_hold_up_other_due_jobs,
+                a_burst_of_due_jobs_all_fire_once
+            ]
+        );
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use runner_tests;
+
 /// Generous bound on lateness; the SQLite runner's is a few milliseconds.
 const MAX_LATENESS: Duration = Duration::from_secs(1);
 
@@ -504,4 +522,94 @@ pub async fn two_processes_fire_each_job_once(make: SchedulerFactory) {
     probe.expect_none(Duration::from_millis(1200)).await;
     stop(one).await;
     stop(two).await;
+}
+
+/// Answers `slow-*` jobs after `slow`, the others at once; records every firing.
+struct Slow {
+    slow: Duration,
+    tx: mpsc::UnboundedSender<Fired>,
+}
+
+#[async_trait]
+impl JobHandler for Slow {
+    async fn fire(&self, job: &Job) -> Outcome {
+        let _ = self.tx.send(Fired {
+            name: job.name.clone(),
+            payload: job.payload.clone(),
+            due_at: job.due_at,
+            at: Utc::now(),
+            by: "slow",
+        });
+        if job.name.starts_with("slow-") {
+            tokio::time::sleep(self.slow).await;
+        }
+        Outcome::Done
+    }
+}
+
+/// Twelve of the sixteen permits held by handlers that take 800 ms (under the fixtures' 1 s lease,
+/// so they do not fire twice): the twenty quick jobs due right after them still fire long before
+/// the slow ones finish, four permits at a time.
+pub async fn slow_handlers_do_not_hold_up_other_due_jobs(make: SchedulerFactory) {
+    let (_dir, f) = open(make).await;
+    let probe = Probe::new();
+    let mut rx = probe.rx;
+    let slow = Duration::from_millis(800);
+    f.scheduler
+        .start(Arc::new(Slow { slow, tx: probe.tx }))
+        .await
+        .unwrap();
+    let due = in_ms(300);
+    for i in 0..12 {
+        let name = format!("slow-{i:02}");
+        f.scheduler.schedule(job(&name, due, b"")).await.unwrap();
+    }
+    let later = due + chrono::Duration::milliseconds(1);
+    for i in 0..20 {
+        let name = format!("quick-{i:02}");
+        f.scheduler.schedule(job(&name, later, b"")).await.unwrap();
+    }
+    let mut quick = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while quick < 20 {
+        let fired = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("every job should have fired")
+            .unwrap();
+        if fired.name.starts_with("quick-") {
+            quick += 1;
+            let lateness = (fired.at - fired.due_at).to_std().unwrap_or_default();
+            assert!(
+                lateness < Duration::from_millis(600),
+                "{} waited {lateness:?} behind the slow handlers",
+                fired.name
+            );
+        }
+    }
+    stop(f).await;
+}
+
+/// Five hundred jobs due in the same instant, more than thirty times the permits: each fires once.
+pub async fn a_burst_of_due_jobs_all_fire_once(make: SchedulerFactory) {
+    let (_dir, f) = open(make).await;
+    let mut probe = Probe::new();
+    f.scheduler.start(probe.handler("p", &[])).await.unwrap();
+    let due = in_ms(500);
+    for i in 0..500 {
+        f.scheduler
+            .schedule(job(&format!("burst-{i:03}"), due, b""))
+            .await
+            .unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < 500 {
+        let fired = probe.expect(Duration::from_secs(5)).await;
+        assert!(
+            seen.insert(fired.name.clone()),
+            "{} fired twice",
+            fired.name
+        );
+    }
+    probe.expect_none(Duration::from_millis(1500)).await;
+    stop(f).await;
 }

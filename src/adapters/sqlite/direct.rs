@@ -18,7 +18,7 @@
 //! moved off the worker with [`off_the_reactor`].
 
 use rusqlite::types::Value;
-use sqlx::SqliteConnection;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::error::infra;
 use crate::ports::InfraError;
@@ -47,6 +47,19 @@ pub(crate) async fn with_db<R>(
     drop(db);
     drop(handle);
     Ok(out)
+}
+
+/// Runs a read on a connection of `pool`, directly on its SQLite handle. A read needs no
+/// transaction: under WAL one statement sees one committed snapshot.
+pub(crate) async fn read_on<T, E: From<InfraError>>(
+    pool: &SqlitePool,
+    f: impl FnOnce(&Db) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| infra("cannot get a database connection", e))?;
+    with_db(&mut conn, |db| f(db)).await?
 }
 
 /// Runs `f` where it may block: on a multi-threaded runtime the worker hands its other tasks to

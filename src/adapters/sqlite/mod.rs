@@ -205,7 +205,11 @@ impl SqliteStore {
     }
 
     pub fn outbox(&self) -> SqliteOutbox {
-        SqliteOutbox::new(self.pool.clone(), self.outbox_wake.clone())
+        SqliteOutbox::new(
+            self.pool.clone(),
+            self.writer.clone(),
+            self.outbox_wake.clone(),
+        )
     }
 
     pub fn dead_letters(&self) -> SqliteDeadLetters {
@@ -213,12 +217,14 @@ impl SqliteStore {
     }
 
     pub fn state(&self) -> SqliteStateStore {
-        SqliteStateStore::new(self.pool.clone())
+        SqliteStateStore::new(self.writer.clone(), self.readers.clone())
     }
 
     pub fn scheduler(&self) -> SqliteScheduler {
         SqliteScheduler::new(
             self.pool.clone(),
+            self.writer.clone(),
+            self.readers.clone(),
             self.jobs_wake.clone(),
             self.closing.clone(),
             self.shutdown.clone(),

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::SqlitePool;
 use tokio::sync::Notify;
 
 use super::direct::Db;
 use super::error::{bad_data, infra, sql};
 use super::rows::{add, micros};
+use super::writer::Writer;
 use crate::domain::UserId;
 use crate::domain::event::{OutgoingEvent, Topic};
 use crate::ports::{FeedEntry, InfraError, Outbox, OutboxRecord};
@@ -47,16 +48,19 @@ pub(crate) fn insert_events(
 #[derive(Clone)]
 pub struct SqliteOutbox {
     pool: SqlitePool,
+    /// Leases and publication marks are group-committed with the task writes they follow: at one
+    /// client a creation costs three commits (the task, the lease, the mark), and through sqlx
+    /// each was also two worker hand-offs (issue #8).
+    writer: Writer,
     wake: Arc<Notify>,
 }
 
 impl SqliteOutbox {
-    pub(crate) fn new(pool: SqlitePool, wake: Arc<Notify>) -> Self {
-        Self { pool, wake }
+    pub(crate) fn new(pool: SqlitePool, writer: Writer, wake: Arc<Notify>) -> Self {
+        Self { pool, writer, wake }
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct ClaimedRow {
     seq: i64,
     topic: String,
@@ -65,6 +69,20 @@ struct ClaimedRow {
     payload: Vec<u8>,
     attempts: i64,
 }
+
+/// Leases the next claimable rows (see `claim`).
+const CLAIM: &str = "UPDATE outbox SET lease_until = ?1 WHERE seq IN (
+        SELECT o.seq FROM outbox o
+        WHERE o.published_at IS NULL
+          AND o.next_attempt_at <= ?2
+          AND (o.lease_until IS NULL OR o.lease_until < ?2)
+          AND NOT EXISTS (
+              SELECT 1 FROM outbox e
+              WHERE e.published_at IS NULL AND e.topic = o.topic AND e.key = o.key
+                AND e.seq < o.seq
+                AND (e.next_attempt_at > ?2 OR e.lease_until >= ?2))
+        ORDER BY o.seq LIMIT ?3)
+    RETURNING seq, topic, key, event_id, payload, attempts";
 
 #[async_trait]
 impl Outbox for SqliteOutbox {
@@ -83,26 +101,27 @@ impl Outbox for SqliteOutbox {
     ) -> Result<Vec<OutboxRecord>, InfraError> {
         let now_us = micros(now);
         let lease_end = micros(add(now, lease));
-        let rows: Vec<ClaimedRow> = sqlx::query_as(
-            "UPDATE outbox SET lease_until = ?1 WHERE seq IN (
-                 SELECT o.seq FROM outbox o
-                 WHERE o.published_at IS NULL
-                   AND o.next_attempt_at <= ?2
-                   AND (o.lease_until IS NULL OR o.lease_until < ?2)
-                   AND NOT EXISTS (
-                       SELECT 1 FROM outbox e
-                       WHERE e.published_at IS NULL AND e.topic = o.topic AND e.key = o.key
-                         AND e.seq < o.seq
-                         AND (e.next_attempt_at > ?2 OR e.lease_until >= ?2))
-                 ORDER BY o.seq LIMIT ?3)
-             RETURNING seq, topic, key, event_id, payload, attempts",
-        )
-        .bind(lease_end)
-        .bind(now_us)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| infra("cannot claim outbox records", e))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .writer
+            .run(move |db| {
+                let fail = |e| sql("cannot claim outbox records", e);
+                let mut stmt = db.prepare_cached(CLAIM).map_err(fail)?;
+                let rows = stmt
+                    .query_map(rusqlite::params![lease_end, now_us, limit], |r| {
+                        Ok(ClaimedRow {
+                            seq: r.get(0)?,
+                            topic: r.get(1)?,
+                            key: r.get(2)?,
+                            event_id: r.get(3)?,
+                            payload: r.get(4)?,
+                            attempts: r.get(5)?,
+                        })
+                    })
+                    .map_err(fail)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(fail)
+            })
+            .await?;
         let mut out = rows
             .into_iter()
             .map(|r| {
@@ -124,23 +143,25 @@ impl Outbox for SqliteOutbox {
     }
 
     async fn mark_published(&self, seqs: &[i64], now: DateTime<Utc>) -> Result<(), InfraError> {
-        // Chunked: SQLite caps the number of bound parameters per statement.
-        for chunk in seqs.chunks(500) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("UPDATE outbox SET published_at = ");
-            qb.push_bind(micros(now))
-                .push(", lease_until = NULL WHERE published_at IS NULL AND seq IN (");
-            let mut list = qb.separated(", ");
-            for s in chunk {
-                list.push_bind(*s);
-            }
-            qb.push(")");
-            qb.build()
-                .execute(&self.pool)
-                .await
-                .map_err(|e| infra("cannot mark outbox records published", e))?;
-        }
-        Ok(())
+        let now_us = micros(now);
+        let seqs = seqs.to_vec();
+        self.writer
+            .run(move |db| {
+                let fail = |e| sql("cannot mark outbox records published", e);
+                let mut stmt = db
+                    .prepare_cached(
+                        "UPDATE outbox SET published_at = ?, lease_until = NULL \
+                         WHERE seq = ? AND published_at IS NULL",
+                    )
+                    .map_err(fail)?;
+                // One prepared statement per row: a statement per batch size would fill the cache
+                // with texts that differ only in their number of placeholders.
+                for seq in seqs {
+                    stmt.execute(rusqlite::params![now_us, seq]).map_err(fail)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn mark_failed(
@@ -149,17 +170,20 @@ impl Outbox for SqliteOutbox {
         error: &str,
         retry_at: DateTime<Utc>,
     ) -> Result<(), InfraError> {
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, \
-             lease_until = NULL WHERE seq = ? AND published_at IS NULL",
-        )
-        .bind(error)
-        .bind(micros(retry_at))
-        .bind(seq)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| infra("cannot record an outbox failure", e))?;
-        Ok(())
+        let error = error.to_owned();
+        let retry_us = micros(retry_at);
+        self.writer
+            .run(move |db| {
+                db.prepare_cached(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?, \
+                     next_attempt_at = ?, lease_until = NULL \
+                     WHERE seq = ? AND published_at IS NULL",
+                )
+                .and_then(|mut stmt| stmt.execute(rusqlite::params![error, retry_us, seq]))
+                .map_err(|e| sql("cannot record an outbox failure", e))?;
+                Ok(())
+            })
+            .await
     }
 
     /// Writers call `notify_one`, which leaves a permit when nobody is waiting yet: a write that

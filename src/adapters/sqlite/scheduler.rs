@@ -28,9 +28,10 @@ use async_trait::async_trait;
 use sqlx::SqlitePool;
 use tokio::sync::{Notify, watch};
 
-use super::error::infra;
+use super::error::{infra, sql};
 use super::rows::micros;
 use super::scheduler_runner::SqliteJobs;
+use super::writer::Writer;
 use crate::adapters::jobs_runner::Runner;
 pub use crate::adapters::jobs_runner::SchedulerConfig;
 use crate::ports::{InfraError, Job, JobHandler, Scheduler};
@@ -38,6 +39,10 @@ use crate::ports::{InfraError, Job, JobHandler, Scheduler};
 #[derive(Clone)]
 pub struct SqliteScheduler {
     pool: SqlitePool,
+    /// Schedules and cancellations are group-committed: the notification role schedules one job
+    /// per reminder of every task it hears about.
+    writer: Writer,
+    readers: SqlitePool,
     wake: Arc<Notify>,
     closing: Arc<watch::Sender<bool>>,
     shutdown: Option<watch::Receiver<bool>>,
@@ -47,6 +52,8 @@ pub struct SqliteScheduler {
 impl SqliteScheduler {
     pub(crate) fn new(
         pool: SqlitePool,
+        writer: Writer,
+        readers: SqlitePool,
         wake: Arc<Notify>,
         closing: Arc<watch::Sender<bool>>,
         shutdown: Option<watch::Receiver<bool>>,
@@ -54,6 +61,8 @@ impl SqliteScheduler {
     ) -> Self {
         Self {
             pool,
+            writer,
+            readers,
             wake,
             closing,
             shutdown,
@@ -67,30 +76,37 @@ impl Scheduler for SqliteScheduler {
     /// Upsert by name with a fresh token, attempts reset and no lease: the replaced job is a new
     /// job. A due time in the past is claimable at once, and the wake-up makes the runner look now.
     async fn schedule(&self, job: Job) -> Result<(), InfraError> {
-        sqlx::query(
-            "INSERT INTO jobs (name, due_at, payload, lease_until, attempts, token) \
-             VALUES (?, ?, ?, NULL, 0, ?) ON CONFLICT (name) DO UPDATE SET \
-             due_at = excluded.due_at, payload = excluded.payload, lease_until = NULL, \
-             attempts = 0, token = excluded.token",
-        )
-        .bind(&job.name)
-        .bind(micros(job.due_at))
-        .bind(&job.payload)
-        .bind(rand::random::<i64>())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| infra(format!("cannot schedule job {}", job.name), e))?;
+        let due_us = micros(job.due_at);
+        let token = rand::random::<i64>();
+        self.writer
+            .run(move |db| {
+                db.prepare_cached(
+                    "INSERT INTO jobs (name, due_at, payload, lease_until, attempts, token) \
+                     VALUES (?, ?, ?, NULL, 0, ?) ON CONFLICT (name) DO UPDATE SET \
+                     due_at = excluded.due_at, payload = excluded.payload, lease_until = NULL, \
+                     attempts = 0, token = excluded.token",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(rusqlite::params![job.name, due_us, job.payload, token])
+                })
+                .map_err(|e| sql(format!("cannot schedule job {}", job.name), e))?;
+                Ok(())
+            })
+            .await?;
         self.wake.notify_one();
         Ok(())
     }
 
     async fn cancel(&self, name: &str) -> Result<(), InfraError> {
-        sqlx::query("DELETE FROM jobs WHERE name = ?")
-            .bind(name)
-            .execute(&self.pool)
+        let name = name.to_owned();
+        self.writer
+            .run(move |db| {
+                db.prepare_cached("DELETE FROM jobs WHERE name = ?")
+                    .and_then(|mut stmt| stmt.execute([&name]))
+                    .map_err(|e| sql(format!("cannot cancel job {name}"), e))?;
+                Ok(())
+            })
             .await
-            .map_err(|e| infra(format!("cannot cancel job {name}"), e))?;
-        Ok(())
     }
 
     async fn start(&self, handler: Arc<dyn JobHandler>) -> Result<(), InfraError> {
@@ -102,6 +118,8 @@ impl Scheduler for SqliteScheduler {
         let runner = Runner {
             store: Arc::new(SqliteJobs {
                 pool: self.pool.clone(),
+                writer: self.writer.clone(),
+                readers: self.readers.clone(),
             }),
             wake: self.wake.clone(),
             closing: self.closing.subscribe(),

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Sqlite, SqlitePool};
+use sqlx::SqlitePool;
 use tokio::sync::Notify;
 
-use super::direct::{Db, Sql, with_db};
-use super::error::{infra, sql as sql_error};
+use super::direct::{Db, Sql, read_on};
+use super::error::sql as sql_error;
 use super::rows::{REMINDER_COLUMNS, ReminderRow, TASK_COLUMNS, TaskRow, micros};
 use super::writer::Writer;
 use super::{reminders, task_list, task_write};
@@ -51,20 +51,12 @@ impl SqliteTaskRepository {
         }
     }
 
-    /// A reader connection.
-    pub(crate) async fn conn(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>, InfraError> {
-        self.readers
-            .acquire()
-            .await
-            .map_err(|e| infra("cannot get a database connection", e))
-    }
-
     /// Runs a read on a reader connection, directly on its SQLite handle (see `direct`).
     pub(crate) async fn read<T, E: From<InfraError>>(
         &self,
         f: impl FnOnce(&Db) -> Result<T, E>,
     ) -> Result<T, E> {
-        with_db(&mut *self.conn().await?, |db| f(db)).await?
+        read_on(&self.readers, f).await
     }
 }
 

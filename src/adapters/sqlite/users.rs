@@ -3,13 +3,18 @@
 use async_trait::async_trait;
 use sqlx::SqlitePool;
 
-use super::error::infra;
+use rusqlite::OptionalExtension;
+
+use super::direct::read_on;
+use super::error::{infra, sql};
 use super::rows::UserRow;
 use crate::domain::UserId;
 use crate::domain::user::User;
 use crate::ports::{RepoError, UserRepository};
 
 const USER_COLUMNS: &str = "id, email, name, time_zone, default_reminder_minutes";
+const GET_USER: &str =
+    "SELECT id, email, name, time_zone, default_reminder_minutes FROM users WHERE id = ?";
 
 #[derive(Clone)]
 pub struct SqliteUserRepository {
@@ -57,13 +62,25 @@ impl UserRepository for SqliteUserRepository {
         Ok(row.into_user()?)
     }
 
+    /// Directly on a reader's handle (see `direct`): this runs before every task creation.
     async fn get(&self, id: &UserId) -> Result<Option<User>, RepoError> {
-        let row: Option<UserRow> =
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-                .bind(id.as_str())
-                .fetch_optional(&self.readers)
-                .await
-                .map_err(|e| infra("cannot read the user", e))?;
+        let row = read_on(&self.readers, |db| {
+            db.prepare_cached(GET_USER)
+                .and_then(|mut stmt| {
+                    stmt.query_row([id.as_str()], |r| {
+                        Ok(UserRow {
+                            id: r.get(0)?,
+                            email: r.get(1)?,
+                            name: r.get(2)?,
+                            time_zone: r.get(3)?,
+                            default_reminder_minutes: r.get(4)?,
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(|e| sql("cannot read the user", e))
+        })
+        .await?;
         Ok(row.map(UserRow::into_user).transpose()?)
     }
 

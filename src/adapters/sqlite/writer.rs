@@ -1,6 +1,7 @@
-//! Group commit: one task runs the task writes (creations, updates, deletions, reminder outcomes)
-//! and puts every write that queued up while its previous transaction committed into the next
-//! transaction, each inside its own savepoint.
+//! Group commit: one task runs the hot writes (task creations, updates, deletions, reminder
+//! firings and outcomes; the outbox relay's leases and publication marks; the scheduler's jobs;
+//! the state store) and puts every write that queued up while its previous transaction committed
+//! into the next transaction, each inside its own savepoint.
 //!
 //! Why: a SQLite commit appends every page it changed (the table, its indexes, the FTS segments,
 //! the outbox) to the WAL. Thirty-two concurrent creations committed one by one write those pages
@@ -17,9 +18,9 @@
 //! A batch runs directly on the writer connection's SQLite handle (see `direct`): one hand-off
 //! to sqlx's worker thread per batch instead of two per statement.
 //!
-//! Other writes (labels, users, the outbox relay's leases, the scheduler, state) still use the
-//! writer pool's single connection through sqlx; they interleave with the batches, which hold the
-//! connection only while they run.
+//! Cold writes (labels, users, dead letters, the outbox purge) still use the writer pool's single
+//! connection through sqlx; they interleave with the batches, which hold the connection only while
+//! they run.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
