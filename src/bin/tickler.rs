@@ -219,8 +219,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    cap_malloc_arenas();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tickler: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async_main())
+}
+
+/// glibc gives every thread that finds the main malloc arena busy an arena of its own (up to
+/// eight per core) and keeps freed memory in each. Tokio's workers and the blocking threads that
+/// the embedded store's reads and batches run on (`block_in_place`) made that several arenas of
+/// idle memory: 10+ MiB of the embedded server's resident set (issue #8, BENCHMARKS.md). Two
+/// arenas keep malloc contention low on the 2-core target. Set before any thread starts, and an
+/// explicit `MALLOC_ARENA_MAX` in the environment wins (glibc has already read it).
+fn cap_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only changes the allocator's tuning; called before any other thread
+        // exists, so no allocation races with it.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+async fn async_main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
