@@ -68,8 +68,16 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/rendered" "$work/bad"
 
-# helm prints a note for the symbolic link on every load; nothing else is filtered.
-helm_() { "$HELM" "$@" 2> >(grep -v 'found symbolic link in path' >&2); }
+# helm prints a note for the symbolic link on every load; nothing else is filtered. The filter runs
+# after helm has exited, not in a process substitution: `2> >(grep ...)` returns before grep has
+# written, so a caller reading the redirected stderr right away could find it empty (a CI run
+# failed on exactly that in `refuse`).
+helm_() {
+    local rc=0
+    "$HELM" "$@" 2>"$work/helm.stderr" || rc=$?
+    grep -v 'found symbolic link in path' "$work/helm.stderr" >&2 || true
+    return "$rc"
+}
 template() { helm_ template tickler "$chart" --namespace tickler --kube-version "${K8S_VERSIONS[0]}" "$@"; }
 
 # ---- the one copy of the Dapr resources
