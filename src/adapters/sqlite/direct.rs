@@ -1,21 +1,22 @@
-//! Direct SQLite calls (rusqlite) on a connection that sqlx owns, for the hot paths: the
-//! group-commit writer's batches and the task reads.
+//! Direct SQLite calls (rusqlite) on a connection that sqlx owns, for the hot reads (task pages,
+//! search, users, state, the job runner's next due time) and for the group-commit writer's
+//! batches on an in-memory database.
 //!
 //! Why: sqlx-sqlite runs every statement on a worker thread of its own and sends each row back
 //! through a channel, so one statement costs two thread hand-offs and every row another wake-up.
 //! A page of 50 tasks (three statements, ~100 rows) or a batch of creations (about ten statements
 //! each) spent most of its CPU in those hand-offs, not in SQLite (BENCHMARKS.md, issue #8). Here
-//! the connection is locked out of its worker once per batch or read, and the statements run on
-//! the calling thread, rows decoded where they lie.
+//! the connection is locked out of its worker once per read, and the statements run on the
+//! calling thread, rows decoded where they lie.
 //!
-//! Why not a second connection of our own: SQLite allows one writer, and a second writing
-//! connection would contend with sqlx's for the lock through `busy_timeout` sleeps. Borrowing the
-//! same handle keeps one writer and one set of PRAGMAs, and leaves every cold path on sqlx.
+//! The statements prepared here are finalized when the call returns: sqlx panics when it closes a
+//! handle that still has statements, and it closes pool connections when it sees fit. The writer,
+//! which would gain most from keeping them, has a connection of its own instead (see `writer`).
 //!
-//! The closures run synchronously on the calling Tokio worker: a read or a batch holds it for
-//! what SQLite takes (tens to hundreds of microseconds, bounded: pages are capped, search ranks at
-//! most `SEARCH_CANDIDATES` rows). Work that can wait on the disk (a COMMIT that checkpoints) is
-//! moved off the worker with [`off_the_reactor`].
+//! The closures run synchronously on the calling Tokio worker: a read holds it for what SQLite
+//! takes (tens to hundreds of microseconds, bounded: pages are capped, search ranks at most
+//! `SEARCH_CANDIDATES` rows). Work that can wait on the disk (a COMMIT that checkpoints) is moved
+//! off the worker with [`off_the_reactor`].
 
 use rusqlite::types::Value;
 use sqlx::{SqliteConnection, SqlitePool};

@@ -10,9 +10,11 @@
 //! nanoseconds is truncated to the microsecond on write, and every write returns the row as it
 //! was written (truncated first), equal to what a later `get` returns.
 //!
-//! Drivers: the hot paths (task writes in the group-commit writer, task reads and searches) run
-//! rusqlite statements on the SQLite handle of a connection that sqlx opened (see `direct`); the
-//! rest (labels, users, the relay's leases, jobs, state, migrations) goes through sqlx.
+//! Drivers: the hot writes (tasks, the relay's leases and marks, jobs, state) run in the
+//! group-commit writer on a rusqlite connection of its own (see `writer`); the hot reads run
+//! rusqlite statements on the SQLite handle of a reader connection that sqlx opened (see
+//! `direct`); the rest (labels, users, dead letters, the outbox purge, migrations) goes through
+//! sqlx.
 //!
 //! Concurrency: WAL journal (readers never block the writer), and every read-then-write
 //! transaction starts with `BEGIN IMMEDIATE`. A deferred `BEGIN` that reads first and writes later
@@ -62,8 +64,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers run concurrently under WAL; more than the machine's cores only adds page caches.
 const MAX_READERS: u32 = 4;
 /// Page caches in KiB (SQLite's negative `cache_size`): the writer keeps the hot index pages of
-/// every table it writes; a reader needs the pages of one query at a time. Together they bound the
-/// store's memory at about 12 MiB, whatever the size of the file (README: the embedded store).
+/// every table it writes; a reader, and the pool connection for the cold writes, needs the pages
+/// of one query at a time. Together they bound the store's memory at about 14 MiB, whatever the
+/// size of the file (README: the embedded store).
 const WRITER_CACHE_KIB: i64 = 4096;
 const READER_CACHE_KIB: i64 = 2048;
 
@@ -71,11 +74,12 @@ const READER_CACHE_KIB: i64 = 2048;
 /// clone; every clone refers to the same pool.
 #[derive(Clone)]
 pub struct SqliteStore {
-    /// The single writer connection. SQLite allows one writer at a time; queueing writers here,
-    /// in FIFO order, is far faster than letting several connections spin in `busy_timeout`
-    /// (see BENCHMARKS.md).
+    /// One connection for the cold writes and cold reads. SQLite allows one writer at a time;
+    /// queueing the cold writes here, in FIFO order, is far faster than letting several
+    /// connections spin in `busy_timeout` (see BENCHMARKS.md).
     pool: SqlitePool,
-    /// Group commit for task writes, on `pool`'s connection (see `writer`).
+    /// Group commit for the hot writes, on a connection of its own (on `pool`'s for an in-memory
+    /// database; see `writer`).
     writer: writer::Writer,
     /// Reader connections (WAL readers never block on the writer).
     readers: SqlitePool,
@@ -127,7 +131,13 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .test_before_acquire(false);
         let open_err = |e| error::infra(format!("cannot open SQLite database {path_or_url}"), e);
-        // One writer connection, kept open (`:memory:` also vanishes with its last connection).
+        // One connection, kept open (`:memory:` also vanishes with its last connection). For an
+        // in-memory database it is also the group-commit writer's.
+        let pool_cache = if memory {
+            WRITER_CACHE_KIB
+        } else {
+            READER_CACHE_KIB
+        };
         let pool = base
             .clone()
             .max_connections(1)
@@ -137,13 +147,18 @@ impl SqliteStore {
             .connect_with(
                 options
                     .clone()
-                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}")),
+                    .pragma("cache_size", format!("-{pool_cache}")),
             )
             .await
             .map_err(open_err)?;
         MIGRATOR.run(&pool).await.map_err(|e| {
             InfraError::permanent(format!("cannot migrate SQLite database {path_or_url}"), e)
         })?;
+        let writer = if memory || path_or_url.contains("mode=ro") {
+            writer::Connection::Borrowed(pool.clone())
+        } else {
+            writer::Connection::Own(open_writer(options.get_filename())?)
+        };
         let readers = if memory {
             // Every connection to `:memory:` is its own database: read through the writer.
             pool.clone()
@@ -158,7 +173,7 @@ impl SqliteStore {
                 .map_err(open_err)?
         };
         Ok(Self {
-            writer: writer::Writer::start(pool.clone()),
+            writer: writer::Writer::start(writer)?,
             pool,
             readers,
             outbox_wake: Arc::new(Notify::new()),
@@ -236,9 +251,44 @@ impl SqliteStore {
     /// Adapters taken from this store fail with an error afterwards.
     pub async fn close(&self) {
         self.closing.send_replace(true);
+        self.writer.close().await;
         self.readers.close().await;
         self.pool.close().await;
     }
+}
+
+/// The group-commit writer's connection, with the settings sqlx gives the pool's (WAL is already
+/// set: it is stored in the file).
+fn open_writer(path: &std::path::Path) -> Result<direct::Db, InfraError> {
+    use rusqlite::OpenFlags;
+    let fail = |e| {
+        error::sql(
+            format!("cannot open the SQLite writer on {}", path.display()),
+            e,
+        )
+    };
+    // NO_MUTEX: the connection lives on the writer's thread alone.
+    let db = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    db.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+    db.execute_batch(&format!(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+    ))
+    .map_err(fail)?;
+    let journal: String = db
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .map_err(fail)?;
+    if !journal.eq_ignore_ascii_case("wal") {
+        return Err(InfraError::msg(format!(
+            "the SQLite writer on {} is in journal mode {journal}, not WAL",
+            path.display()
+        )));
+    }
+    Ok(db)
 }
 
 /// Ready when a connection can be had and answers: catches a closed pool, a locked-out or
@@ -288,8 +338,37 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            cache, -WRITER_CACHE_KIB,
-            "the writer's page cache is bounded"
+            cache, -READER_CACHE_KIB,
+            "the cold writes' page cache is bounded"
+        );
+        // The group-commit writer's own connection has the same settings, and its own cache.
+        let writer: (String, i64, i64, i64, i64) = store
+            .writer
+            .run(|db| {
+                let pragma = |name: &str| db.pragma_query_value(None, name, |r| r.get::<_, i64>(0));
+                let mode = db.pragma_query_value(None, "journal_mode", |r| r.get(0));
+                let read = || -> rusqlite::Result<_> {
+                    Ok((
+                        mode?,
+                        pragma("foreign_keys")?,
+                        pragma("synchronous")?,
+                        pragma("cache_size")?,
+                        pragma("busy_timeout")?,
+                    ))
+                };
+                read().map_err(|e| error::sql("pragmas", e))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            writer,
+            (
+                "wal".into(),
+                1,
+                1,
+                -WRITER_CACHE_KIB,
+                BUSY_TIMEOUT.as_millis() as i64
+            )
         );
         let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
             .fetch_one(&store.readers)

@@ -1,4 +1,4 @@
-//! Group commit: one task runs the hot writes (task creations, updates, deletions, reminder
+//! Group commit: one thread runs the hot writes (task creations, updates, deletions, reminder
 //! firings and outcomes; the outbox relay's leases and publication marks; the scheduler's jobs;
 //! the state store) and puts every write that queued up while its previous transaction committed
 //! into the next transaction, each inside its own savepoint.
@@ -15,12 +15,22 @@
 //! fails rolls back to its savepoint and leaves the others in the batch untouched. If the COMMIT
 //! itself fails, every write of the batch gets that error and none of them happened.
 //!
-//! A batch runs directly on the writer connection's SQLite handle (see `direct`): one hand-off
-//! to sqlx's worker thread per batch instead of two per statement.
+//! The writer owns a rusqlite connection of its own, on a thread of its own, for the store's
+//! lifetime. Why: its prepared statements then live as long as the connection. Compiling a
+//! statement costs about what running it does (the task INSERT compiles its FTS trigger and
+//! seven indexes' maintenance, ~60 µs), and borrowing sqlx's handle for each batch (see `direct`)
+//! meant a fresh statement cache, so every batch recompiled every statement it ran: at one client
+//! that is every statement of every request. A handle sqlx owns cannot keep statements between
+//! batches: sqlx panics when it closes a handle that still has some.
 //!
-//! Cold writes (labels, users, dead letters, the outbox purge) still use the writer pool's single
-//! connection through sqlx; they interleave with the batches, which hold the connection only while
-//! they run.
+//! The cost is a second writing connection: cold writes (labels, users, dead letters, the outbox
+//! purge) still go through the writer pool's sqlx connection, and when one meets a batch the later
+//! of the two waits for SQLite's lock in `busy_timeout`. They are rare (a label, a new user, a
+//! purge per minute), and both sides take the lock up front (`BEGIN IMMEDIATE` or a single
+//! autocommit statement), so waiting is all that can happen.
+//!
+//! An in-memory database is the exception: every connection to `:memory:` is a database of its
+//! own, so there the writer stays a task that borrows the pool's one connection per batch.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -42,6 +52,9 @@ const MAX_BATCH: usize = 64;
 /// Writes waiting beyond this make their callers wait for room: back-pressure instead of an
 /// unbounded queue.
 const QUEUE_DEPTH: usize = 1024;
+/// Distinct statements the writer keeps compiled. The hot writes use about thirty texts (tag
+/// links add one per number of tags, up to ten); past this the least recently used is finalized.
+const STATEMENT_CACHE: usize = 96;
 
 /// Called once the batch's COMMIT has returned, with its outcome.
 type Finish = Box<dyn FnOnce(Result<(), &InfraError>) + Send>;
@@ -49,11 +62,25 @@ type Finish = Box<dyn FnOnce(Result<(), &InfraError>) + Send>;
 /// and how to answer its caller after the COMMIT.
 type Op = Box<dyn FnOnce(&Db) -> (bool, Finish) + Send>;
 
-/// The queue in front of the writer task. Cheap to clone; the task ends when the last clone is
-/// dropped, after finishing what was queued.
+enum Msg {
+    Write(Op),
+    /// Finish what was queued before it, close the connection, then answer.
+    Close(oneshot::Sender<()>),
+}
+
+/// Where the writer's batches run.
+pub(crate) enum Connection {
+    /// A connection of the writer's own, moved to its thread.
+    Own(Db),
+    /// The pool's connection, borrowed for each batch (in-memory databases).
+    Borrowed(SqlitePool),
+}
+
+/// The queue in front of the writer. Cheap to clone; the writer stops after [`Writer::close`], or
+/// when the last clone is dropped, after finishing what was queued.
 #[derive(Clone)]
 pub(crate) struct Writer {
-    queue: mpsc::Sender<Op>,
+    queue: mpsc::Sender<Msg>,
     /// Transactions this writer committed (tests read it to see batching happen; the process-wide
     /// figure is the `tickler_db_write_transactions_total` metric).
     #[cfg_attr(not(test), allow(dead_code))]
@@ -61,12 +88,25 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on the current Tokio runtime, writing through `pool`.
-    pub(crate) fn start(pool: SqlitePool) -> Self {
+    /// Starts the writer on `connection`: a thread for an own connection, a task on the current
+    /// Tokio runtime for a borrowed one.
+    pub(crate) fn start(connection: Connection) -> Result<Self, InfraError> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(serve(pool, jobs, commits.clone()));
-        Self { queue, commits }
+        match connection {
+            Connection::Own(db) => {
+                db.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+                let counter = commits.clone();
+                std::thread::Builder::new()
+                    .name("sqlite-writer".into())
+                    .spawn(move || serve_own(db, jobs, counter))
+                    .map_err(|e| InfraError::permanent("cannot start the SQLite writer", e))?;
+            }
+            Connection::Borrowed(pool) => {
+                tokio::spawn(serve_borrowed(pool, jobs, commits.clone()));
+            }
+        }
+        Ok(Self { queue, commits })
     }
 
     #[cfg(test)]
@@ -102,10 +142,22 @@ impl Writer {
                 (false, finish)
             }
         });
-        self.queue.send(op).await.map_err(|_| E::from(not_run()))?;
+        self.queue
+            .send(Msg::Write(op))
+            .await
+            .map_err(|_| E::from(not_run()))?;
         // A dropped reply means the write panicked (its savepoint was rolled back) or the writer
         // is gone: either way nothing of it was committed.
         answer.await.map_err(|_| E::from(not_run()))?
+    }
+
+    /// Runs what is queued, closes the writer's connection and returns once it is closed; writes
+    /// sent afterwards fail with a transient error. Closing twice is harmless.
+    pub(crate) async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.queue.send(Msg::Close(done)).await.is_ok() {
+            let _ = closed.await;
+        }
     }
 }
 
@@ -131,21 +183,83 @@ fn copy(e: &InfraError) -> InfraError {
     }
 }
 
-async fn serve(pool: SqlitePool, mut jobs: mpsc::Receiver<Op>, commits: Arc<AtomicU64>) {
+/// Moves the writes of `msgs` up to the first close into `batch`; returns that close, if any.
+/// Writes queued after a close are dropped: their callers get "not run".
+fn split(msgs: &mut Vec<Msg>, batch: &mut Vec<Op>) -> Option<oneshot::Sender<()>> {
+    let mut close = None;
+    for msg in msgs.drain(..) {
+        match msg {
+            Msg::Write(op) if close.is_none() => batch.push(op),
+            Msg::Write(_) => {}
+            Msg::Close(done) => close = close.or(Some(done)),
+        }
+    }
+    close
+}
+
+/// The writer's thread: blocks for the first queued write, takes whatever else is queued without
+/// waiting, runs the batch, and so on until closed.
+fn serve_own(mut db: Db, mut jobs: mpsc::Receiver<Msg>, commits: Arc<AtomicU64>) {
+    let mut msgs = Vec::with_capacity(MAX_BATCH);
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let committed = run_batch(&pool, &mut batch).await;
-        if committed > 0 {
-            commits.fetch_add(1, Ordering::Relaxed);
-            metrics::DB_WRITE_TRANSACTIONS.inc();
-            metrics::DB_BATCHED_WRITES.add(committed as u64);
+    let mut close = None;
+    while close.is_none() {
+        let Some(first) = jobs.blocking_recv() else {
+            break;
+        };
+        msgs.push(first);
+        while msgs.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(msg) => msgs.push(msg),
+                Err(_) => break,
+            }
+        }
+        close = split(&mut msgs, &mut batch);
+        if !batch.is_empty() {
+            let size = batch.len();
+            let mut committed_later = Vec::with_capacity(size);
+            let outcome = write_batch(&mut db, &mut batch, &mut committed_later);
+            batch.clear();
+            count(&commits, answer(outcome, committed_later, size));
+        }
+    }
+    // Nothing is accepted from here on; what is still queued is answered "not run".
+    jobs.close();
+    if let Err((_, e)) = db.close() {
+        tracing::warn!(error = %e, "the SQLite writer connection did not close cleanly");
+    }
+    if let Some(done) = close {
+        let _ = done.send(());
+    }
+}
+
+async fn serve_borrowed(pool: SqlitePool, mut jobs: mpsc::Receiver<Msg>, commits: Arc<AtomicU64>) {
+    let mut msgs = Vec::with_capacity(MAX_BATCH);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut msgs, MAX_BATCH).await > 0 {
+        let close = split(&mut msgs, &mut batch);
+        if !batch.is_empty() {
+            count(&commits, run_borrowed(&pool, &mut batch).await);
+        }
+        if let Some(done) = close {
+            jobs.close();
+            let _ = done.send(());
+            return;
         }
     }
 }
 
-/// Runs and commits one batch, then answers every write in it. Drains `batch`. Returns how many
-/// writes it committed.
-async fn run_batch(pool: &SqlitePool, batch: &mut Vec<Op>) -> usize {
+fn count(commits: &AtomicU64, committed: usize) {
+    if committed > 0 {
+        commits.fetch_add(1, Ordering::Relaxed);
+        metrics::DB_WRITE_TRANSACTIONS.inc();
+        metrics::DB_BATCHED_WRITES.add(committed as u64);
+    }
+}
+
+/// Runs and commits one batch on the pool's connection. Drains `batch`. Returns how many writes
+/// it committed.
+async fn run_borrowed(pool: &SqlitePool, batch: &mut Vec<Op>) -> usize {
     let size = batch.len();
     let mut committed_later: Vec<Finish> = Vec::with_capacity(size);
     let outcome = async {
@@ -161,26 +275,29 @@ async fn run_batch(pool: &SqlitePool, batch: &mut Vec<Op>) -> usize {
         .await?
     }
     .await;
-    // On an early return the rest of the drain was dropped with its replies: those callers get
-    // "not run" (see `not_run`).
     batch.clear();
-    let committed = if outcome.is_ok() {
-        committed_later.len()
-    } else {
-        0
-    };
+    answer(outcome, committed_later, size)
+}
+
+/// Answers every write of a batch of `size` once its COMMIT returned; returns how many were
+/// committed. On an early failure the writes that never ran were dropped with their replies:
+/// those callers get "not run".
+fn answer(outcome: Result<(), InfraError>, committed_later: Vec<Finish>, size: usize) -> usize {
     match &outcome {
-        Ok(()) => committed_later.into_iter().for_each(|f| f(Ok(()))),
+        Ok(()) => {
+            let committed = committed_later.len();
+            committed_later.into_iter().for_each(|f| f(Ok(())));
+            committed
+        }
         Err(e) => {
-            let ran = committed_later.len();
-            if ran < size {
+            if committed_later.len() < size {
                 // The only place this cause is seen by those writes' callers' operators.
                 tracing::warn!(error = %crate::ports::error::chain(e), writes = size, "a batch of writes failed before all of them ran");
             }
             committed_later.into_iter().for_each(|f| f(Err(e)));
+            0
         }
     }
-    committed
 }
 
 /// One transaction: every write in its savepoint, then COMMIT. A write that fails is answered at
@@ -289,8 +406,8 @@ mod tests {
         })
     }
 
-    // Multi-threaded: a stalled batch blocks its worker (see `direct::off_the_reactor`), and the
-    // writes meant to queue behind it need another.
+    // Multi-threaded: on an in-memory database a stalled batch blocks its Tokio worker (see
+    // `direct::off_the_reactor`), and the writes meant to queue behind it need another.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_answer_comes_after_the_commit_and_the_row_is_visible_to_readers() {
         let (_dir, store) = store().await;
@@ -376,6 +493,66 @@ mod tests {
         // One commit for the stall, then the 64 queued behind it in one or two more (not 64).
         let commits = store.writer.commits() - before;
         assert!(commits <= 3, "{commits} commits for 65 writes");
+    }
+
+    /// The reason the writer owns its connection: a statement compiled in one batch is still
+    /// compiled in the next. SQLite counts a statement's runs until it is finalized, so a
+    /// statement prepared afresh for the second batch would report none.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn statements_stay_compiled_from_one_batch_to_the_next() {
+        let (_dir, store) = store().await;
+        const INSERT: &str = "INSERT INTO scratch (v) VALUES (?)";
+        let runs_before = |v: i64| {
+            move |db: &Db| {
+                let mut stmt = db
+                    .prepare_cached(INSERT)
+                    .map_err(|e| super::super::error::sql_repo("insert", e))?;
+                let runs = stmt.get_status(rusqlite::StatementStatus::Run);
+                stmt.execute([v])
+                    .map_err(|e| super::super::error::sql_repo("insert", e))?;
+                Ok::<_, RepoError>(runs)
+            }
+        };
+        // The first answer comes after its COMMIT, so the second write is another batch.
+        assert_eq!(store.writer.run(runs_before(1)).await.unwrap(), 0);
+        assert_eq!(store.writer.run(runs_before(2)).await.unwrap(), 1);
+        assert_eq!(values(&store).await, vec![1, 2]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_in_memory_store_writes_through_its_one_connection() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE scratch (v INTEGER PRIMARY KEY)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(store.writer.run(insert(5)).await.unwrap(), 5);
+        assert_eq!(
+            values(&store).await,
+            vec![5],
+            "the pool sees the writer's database"
+        );
+        store.close().await;
+        assert!(store.writer.run(insert(6)).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_runs_what_was_queued_first() {
+        let (_dir, store) = store().await;
+        let stalled = stall(&store.writer);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let queued = {
+            let w = store.writer.clone();
+            tokio::spawn(async move { w.run(insert(30)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        store.close().await;
+        stalled.await.unwrap().unwrap();
+        assert_eq!(queued.await.unwrap().unwrap(), 30);
+        let again = SqliteStore::open(_dir.path().join("w.db").to_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(values(&again).await, vec![30]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
