@@ -1,6 +1,7 @@
-//! Direct SQLite calls (rusqlite) on a connection that sqlx owns, for the hot reads (task pages,
-//! search, users, state, the job runner's next due time) and for the group-commit writer's
-//! batches on an in-memory database.
+//! Direct SQLite calls (rusqlite): the helpers the hot reads and writes share, and the borrowing
+//! of a connection that sqlx owns, which only an in-memory database still needs (its one pool
+//! connection is its writer and its reader) and the cold paths use (the reconciliation's
+//! pending reminders).
 //!
 //! Why: sqlx-sqlite runs every statement on a worker thread of its own and sends each row back
 //! through a channel, so one statement costs two thread hand-offs and every row another wake-up.
@@ -9,9 +10,10 @@
 //! the connection is locked out of its worker once per read, and the statements run on the
 //! calling thread, rows decoded where they lie.
 //!
-//! The statements prepared here are finalized when the call returns: sqlx panics when it closes a
-//! handle that still has statements, and it closes pool connections when it sees fit. The writer,
-//! which would gain most from keeping them, has a connection of its own instead (see `writer`).
+//! The statements prepared on a borrowed handle are finalized when the call returns: sqlx panics
+//! when it closes a handle that still has statements, and it closes pool connections when it sees
+//! fit. That is why the writer and the readers of a file have connections of their own instead
+//! (see `writer` and `readers`), whose compiled statements last.
 //!
 //! The closures run synchronously on the calling Tokio worker: a read holds it for what SQLite
 //! takes (tens to hundreds of microseconds, bounded: pages are capped, search ranks at most

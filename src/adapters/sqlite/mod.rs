@@ -11,9 +11,8 @@
 //! was written (truncated first), equal to what a later `get` returns.
 //!
 //! Drivers: the hot writes (tasks, the relay's leases and marks, jobs, state) run in the
-//! group-commit writer on a rusqlite connection of its own (see `writer`); the hot reads run
-//! rusqlite statements on the SQLite handle of a reader connection that sqlx opened (see
-//! `direct`); the rest (labels, users, dead letters, the outbox purge, migrations) goes through
+//! group-commit writer on a rusqlite connection of its own (see `writer`); the hot reads on
+//! read-only rusqlite connections the store owns (see `readers`); the rest (labels, users, dead letters, the outbox purge, migrations) goes through
 //! sqlx.
 //!
 //! Concurrency: WAL journal (readers never block the writer), and every read-then-write
@@ -26,6 +25,7 @@ mod direct;
 mod error;
 mod labels;
 mod outbox;
+mod readers;
 mod reminders;
 mod rows;
 mod scheduler;
@@ -62,7 +62,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 /// `SQLITE_BUSY` (reported as a transient error).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers run concurrently under WAL; more than the machine's cores only adds page caches.
-const MAX_READERS: u32 = 4;
+const MAX_READERS: usize = 4;
 /// Page caches in KiB (SQLite's negative `cache_size`): the writer keeps the hot index pages of
 /// every table it writes; a reader, and the pool connection for the cold writes, needs the pages
 /// of one query at a time. Together they bound the store's memory at about 14 MiB, whatever the
@@ -81,8 +81,9 @@ pub struct SqliteStore {
     /// Group commit for the hot writes, on a connection of its own (on `pool`'s for an in-memory
     /// database; see `writer`).
     writer: writer::Writer,
-    /// Reader connections (WAL readers never block on the writer).
-    readers: SqlitePool,
+    /// Reader connections (WAL readers never block on the writer), owned so that their
+    /// compiled statements last (see `readers`).
+    readers: readers::Readers,
     /// Notified after a commit that inserted outbox rows; awaited by `Outbox::wait_for_work`.
     outbox_wake: Arc<Notify>,
     /// Notified when a job is scheduled or retried; awaited by the scheduler runner.
@@ -161,16 +162,14 @@ impl SqliteStore {
         };
         let readers = if memory {
             // Every connection to `:memory:` is its own database: read through the writer.
-            pool.clone()
+            readers::Readers::borrowed(pool.clone())
         } else {
-            base.max_connections(MAX_READERS)
-                .connect_with(
-                    options
-                        .read_only(true)
-                        .pragma("cache_size", format!("-{READER_CACHE_KIB}")),
-                )
-                .await
-                .map_err(open_err)?
+            readers::Readers::open(
+                options.get_filename(),
+                MAX_READERS,
+                READER_CACHE_KIB,
+                BUSY_TIMEOUT,
+            )?
         };
         Ok(Self {
             writer: writer::Writer::start(writer)?,
@@ -370,11 +369,37 @@ mod tests {
                 BUSY_TIMEOUT.as_millis() as i64
             )
         );
-        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
-            .fetch_one(&store.readers)
+        let reader: (i64, i64, i64) = store
+            .readers
+            .read(|db| {
+                let pragma = |name: &str| db.pragma_query_value(None, name, |r| r.get::<_, i64>(0));
+                let read = || -> rusqlite::Result<_> {
+                    Ok((
+                        pragma("cache_size")?,
+                        pragma("busy_timeout")?,
+                        pragma("query_only")?,
+                    ))
+                };
+                read().map_err(|e| error::sql("pragmas", e))
+            })
             .await
             .unwrap();
-        assert_eq!(cache, -READER_CACHE_KIB, "so is every reader's");
+        assert_eq!(
+            reader,
+            (-READER_CACHE_KIB, BUSY_TIMEOUT.as_millis() as i64, 0),
+            "so is every reader's"
+        );
+        let write = store
+            .readers
+            .read(|db| {
+                db.execute(
+                    "INSERT INTO state (key, value, etag) VALUES ('x', x'00', 'e')",
+                    [],
+                )
+                .map_err(|e| error::sql("write on a reader", e))
+            })
+            .await;
+        assert!(write.is_err(), "a reader cannot write: {write:?}");
         store.close().await;
         // Reopening an up-to-date database applies nothing and succeeds.
         assert!(store.check().await.is_err(), "a closed store is not ready");

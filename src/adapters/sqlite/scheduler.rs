@@ -29,6 +29,7 @@ use sqlx::SqlitePool;
 use tokio::sync::{Notify, watch};
 
 use super::error::{infra, sql};
+use super::readers::Readers;
 use super::rows::micros;
 use super::scheduler_runner::SqliteJobs;
 use super::writer::Writer;
@@ -42,7 +43,7 @@ pub struct SqliteScheduler {
     /// Schedules and cancellations are group-committed: the notification role schedules one job
     /// per reminder of every task it hears about.
     writer: Writer,
-    readers: SqlitePool,
+    readers: Readers,
     wake: Arc<Notify>,
     closing: Arc<watch::Sender<bool>>,
     shutdown: Option<watch::Receiver<bool>>,
@@ -53,7 +54,7 @@ impl SqliteScheduler {
     pub(crate) fn new(
         pool: SqlitePool,
         writer: Writer,
-        readers: SqlitePool,
+        readers: Readers,
         wake: Arc<Notify>,
         closing: Arc<watch::Sender<bool>>,
         shutdown: Option<watch::Receiver<bool>>,

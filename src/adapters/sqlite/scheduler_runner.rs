@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
-use super::direct::read_on;
 use super::error::sql;
+use super::readers::Readers;
 use super::rows::{instant, micros};
 use super::writer::Writer;
 use crate::adapters::jobs_runner::{ClaimError, ClaimedJob, JobStore};
@@ -22,7 +22,7 @@ pub(crate) struct SqliteJobs {
     /// The writer's pool, only asked whether it is closed.
     pub pool: SqlitePool,
     pub writer: Writer,
-    pub readers: SqlitePool,
+    pub readers: Readers,
 }
 
 type JobRow = (String, i64, Vec<u8>, i64, i64);
@@ -135,12 +135,14 @@ impl JobStore for SqliteJobs {
     /// head) against the earliest lapse of a lease held past its due time (`jobs_by_lease`). A
     /// value the domain cannot represent reads as "no job", which makes the runner poll.
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, InfraError> {
-        let next: Option<i64> = read_on(&self.readers, |db| {
-            db.prepare_cached(NEXT_DUE)
-                .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
-                .map_err(|e| sql("cannot read the next due job", e))
-        })
-        .await?;
+        let next: Option<i64> = self
+            .readers
+            .read(|db| {
+                db.prepare_cached(NEXT_DUE)
+                    .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+                    .map_err(|e| sql("cannot read the next due job", e))
+            })
+            .await?;
         Ok(next.and_then(DateTime::from_timestamp_micros))
     }
 }

@@ -15,10 +15,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use rusqlite::OptionalExtension;
-use sqlx::SqlitePool;
 
-use super::direct::{Db, read_on};
+use super::direct::Db;
 use super::error::sql;
+use super::readers::Readers;
 use super::rows::{add, micros};
 use super::writer::Writer;
 use crate::ports::{ETagCondition, InfraError, StateEntry, StateError, StateStore};
@@ -29,12 +29,12 @@ const SWEEP_BATCH: i64 = 500;
 #[derive(Clone)]
 pub struct SqliteStateStore {
     writer: Writer,
-    readers: SqlitePool,
+    readers: Readers,
     saves: Arc<AtomicU64>,
 }
 
 impl SqliteStateStore {
-    pub(crate) fn new(writer: Writer, readers: SqlitePool) -> Self {
+    pub(crate) fn new(writer: Writer, readers: Readers) -> Self {
         Self {
             writer,
             readers,
@@ -80,7 +80,7 @@ fn get_live(db: &Db, key: &str, now_us: i64) -> Result<Option<StateEntry>, Infra
 impl StateStore for SqliteStateStore {
     async fn get(&self, key: &str) -> Result<Option<StateEntry>, StateError> {
         let now_us = micros(Utc::now());
-        Ok(read_on(&self.readers, |db| get_live(db, key, now_us)).await?)
+        Ok(self.readers.read(|db| get_live(db, key, now_us)).await?)
     }
 
     async fn save(

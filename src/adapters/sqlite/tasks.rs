@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use tokio::sync::Notify;
 
-use super::direct::{Db, Sql, read_on};
+use super::direct::{Db, Sql};
 use super::error::sql as sql_error;
+use super::readers::Readers;
 use super::rows::{REMINDER_COLUMNS, ReminderRow, TASK_COLUMNS, TaskRow, micros};
 use super::writer::Writer;
 use super::{reminders, task_list, task_write};
@@ -31,7 +32,7 @@ pub struct SqliteTaskRepository {
     /// The group-commit writer: every task write goes through it.
     pub(crate) writer: Writer,
     /// Reader connections for gets, lists and searches, which never wait behind writes in WAL mode.
-    pub(crate) readers: SqlitePool,
+    pub(crate) readers: Readers,
     /// The outbox's wake-up, notified after each commit that wrote events.
     pub(crate) wake: Arc<Notify>,
 }
@@ -40,7 +41,7 @@ impl SqliteTaskRepository {
     pub(crate) fn new(
         pool: SqlitePool,
         writer: Writer,
-        readers: SqlitePool,
+        readers: Readers,
         wake: Arc<Notify>,
     ) -> Self {
         Self {
@@ -56,7 +57,7 @@ impl SqliteTaskRepository {
         &self,
         f: impl FnOnce(&Db) -> Result<T, E>,
     ) -> Result<T, E> {
-        read_on(&self.readers, f).await
+        self.readers.read(f).await
     }
 }
 

@@ -5,8 +5,8 @@ use sqlx::SqlitePool;
 
 use rusqlite::OptionalExtension;
 
-use super::direct::read_on;
 use super::error::{infra, sql};
+use super::readers::Readers;
 use super::rows::UserRow;
 use crate::domain::UserId;
 use crate::domain::user::User;
@@ -21,11 +21,11 @@ pub struct SqliteUserRepository {
     /// The writer connection.
     pool: SqlitePool,
     /// Reader connections: `get` runs on every task creation and must not queue behind writes.
-    readers: SqlitePool,
+    readers: Readers,
 }
 
 impl SqliteUserRepository {
-    pub(crate) fn new(pool: SqlitePool, readers: SqlitePool) -> Self {
+    pub(crate) fn new(pool: SqlitePool, readers: Readers) -> Self {
         Self { pool, readers }
     }
 }
@@ -64,23 +64,25 @@ impl UserRepository for SqliteUserRepository {
 
     /// Directly on a reader's handle (see `direct`): this runs before every task creation.
     async fn get(&self, id: &UserId) -> Result<Option<User>, RepoError> {
-        let row = read_on(&self.readers, |db| {
-            db.prepare_cached(GET_USER)
-                .and_then(|mut stmt| {
-                    stmt.query_row([id.as_str()], |r| {
-                        Ok(UserRow {
-                            id: r.get(0)?,
-                            email: r.get(1)?,
-                            name: r.get(2)?,
-                            time_zone: r.get(3)?,
-                            default_reminder_minutes: r.get(4)?,
+        let row = self
+            .readers
+            .read(|db| {
+                db.prepare_cached(GET_USER)
+                    .and_then(|mut stmt| {
+                        stmt.query_row([id.as_str()], |r| {
+                            Ok(UserRow {
+                                id: r.get(0)?,
+                                email: r.get(1)?,
+                                name: r.get(2)?,
+                                time_zone: r.get(3)?,
+                                default_reminder_minutes: r.get(4)?,
+                            })
                         })
+                        .optional()
                     })
-                    .optional()
-                })
-                .map_err(|e| sql("cannot read the user", e))
-        })
-        .await?;
+                    .map_err(|e| sql("cannot read the user", e))
+            })
+            .await?;
         Ok(row.map(UserRow::into_user).transpose()?)
     }
 

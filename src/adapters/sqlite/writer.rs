@@ -387,8 +387,16 @@ mod tests {
     }
 
     async fn values(store: &SqliteStore) -> Vec<i64> {
-        sqlx::query_scalar("SELECT v FROM scratch ORDER BY v")
-            .fetch_all(&store.readers)
+        store
+            .readers
+            .read(|db| {
+                let read = || -> rusqlite::Result<Vec<i64>> {
+                    let mut stmt = db.prepare_cached("SELECT v FROM scratch ORDER BY v")?;
+                    let rows = stmt.query_map([], |r| r.get(0))?;
+                    rows.collect()
+                };
+                read().map_err(|e| super::super::error::sql("values", e))
+            })
             .await
             .unwrap()
     }
