@@ -1,13 +1,13 @@
 //! [`FileMailer`]: each message becomes an RFC 5322 `.eml` file in a directory.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use lettre::message::Mailbox;
 
+use super::file_writer::FileWriter;
 use super::{InvalidMailConfig, build_message, sender};
 use crate::ports::{Email, MailError, Mailer};
 
@@ -21,11 +21,15 @@ const MAX_STEM: usize = 120;
 ///
 /// The file name comes from the message id, so sending the same message again replaces its file
 /// instead of adding one. A message is written to a temporary file and renamed into place, so a
-/// reader never sees half of it. The directory is created when missing.
+/// reader never sees half of it; `send` returns once the file and its name are on disk, and
+/// messages sent at the same time share one flush (see `file_writer`). The directory is created
+/// when missing.
 #[derive(Debug, Clone)]
 pub struct FileMailer {
     dir: PathBuf,
     from: Mailbox,
+    /// Shared by clones, so their messages are flushed together.
+    writer: Arc<FileWriter>,
 }
 
 impl FileMailer {
@@ -34,6 +38,7 @@ impl FileMailer {
         Self {
             dir: dir.into(),
             from: sender("Tickler", "tickler@localhost").expect("a valid built-in sender"),
+            writer: Arc::default(),
         }
     }
 
@@ -46,6 +51,7 @@ impl FileMailer {
         Ok(Self {
             dir: dir.into(),
             from: sender(from_name, from_email)?,
+            writer: Arc::default(),
         })
     }
 
@@ -97,28 +103,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed),
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("mail")
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 #[async_trait]
 impl Mailer for FileMailer {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
@@ -130,11 +114,9 @@ impl Mailer for FileMailer {
             .unwrap_or_else(|| email.message_id.clone());
         let path = self.path_for(&id);
         let bytes = message.formatted();
-        let dir = self.dir.clone();
-        let target = path.clone();
-        tokio::task::spawn_blocking(move || write_atomically(&dir, &target, &bytes))
+        self.writer
+            .write(&self.dir, path.clone(), bytes)
             .await
-            .map_err(|e| MailError::Transient(format!("mail writer task failed: {e}")))?
             .map_err(|e| MailError::Transient(format!("cannot write {}: {e}", path.display())))?;
         tracing::debug!(message_id = %email.message_id, path = %path.display(), "mail written");
         Ok(())

@@ -13,6 +13,7 @@
 //! heals, dead-lettered where it can be replayed once fixed.
 
 mod file;
+mod file_writer;
 mod smtp;
 
 pub use file::{DEFAULT_MAIL_DIR, FileMailer};
