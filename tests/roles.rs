@@ -170,6 +170,83 @@ async fn an_on_time_reminder_is_not_late_and_a_moved_one_waits() {
     );
 }
 
+/// Every outcome of a batch by job, asserting each job was settled exactly once.
+async fn fire_batch(handler: &dyn JobHandler, jobs: &[Job]) -> Vec<Outcome> {
+    let slots = std::sync::Mutex::new(vec![Vec::new(); jobs.len()]);
+    handler
+        .fire_batch(jobs, &|i, o| slots.lock().unwrap()[i].push(o))
+        .await;
+    slots
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|mut got| {
+            assert_eq!(got.len(), 1, "settled {} times", got.len());
+            got.remove(0)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_of_due_jobs_gets_one_outcome_per_job_in_order() {
+    let w = world();
+    let at = t0() + Duration::minutes(10);
+    let one = w.task_with_reminder_at("One", at).await;
+    let two = w.task_with_reminder_at("Two", at).await;
+    let moved = w
+        .task_with_reminder_at("Moved", t0() + Duration::hours(5))
+        .await;
+    let deleted = w.task_with_reminder_at("Deleted", at).await;
+    let job_of = |task: TaskId| {
+        let w = &w;
+        async move {
+            let t = w.services.get_task(&w.actor.user_id, task).await.unwrap();
+            Job {
+                name: job_name(t.reminders[0].id),
+                due_at: at,
+                payload: vec![],
+            }
+        }
+    };
+    let jobs = vec![
+        job_of(one).await,
+        Job {
+            name: "not-a-reminder".into(),
+            due_at: at,
+            payload: vec![],
+        },
+        job_of(moved).await,
+        job_of(deleted).await,
+        job_of(two).await,
+    ];
+    w.services.delete_task(&w.actor, deleted).await.unwrap();
+    w.clock.set(at + Duration::seconds(1));
+
+    let outcomes = fire_batch(&w.notification, &jobs).await;
+    assert_eq!(outcomes[0], Outcome::Done);
+    assert!(matches!(&outcomes[1], Outcome::Reject(why) if why.contains("not-a-reminder")));
+    assert_eq!(outcomes[2..], [Outcome::Done, Outcome::Done, Outcome::Done]);
+    let fired: Vec<TaskId> = w
+        .events(Topic::TaskReminders)
+        .await
+        .iter()
+        .map(|e| e.data_as::<ReminderDueData>().unwrap().task_id)
+        .collect();
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    assert!(fired.contains(&one) && fired.contains(&two), "{fired:?}");
+    // The moved reminder waits for its new instant.
+    assert!(
+        w.scheduler
+            .jobs()
+            .iter()
+            .any(|j| j.due_at == t0() + Duration::hours(5))
+    );
+    // A second firing of the same batch (at least once) changes nothing.
+    let again = fire_batch(&w.notification, &jobs).await;
+    assert_eq!(again[0], Outcome::Done);
+    assert_eq!(w.events(Topic::TaskReminders).await.len(), 2);
+}
+
 #[tokio::test]
 async fn completing_the_task_cancels_its_reminder_and_a_stale_job_skips() {
     let w = world();

@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, Semaphore, watch};
+use std::sync::Mutex;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::ports::error::chain;
@@ -79,8 +81,9 @@ pub(crate) trait JobStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ClaimedJob>, ClaimError>;
 
-    /// Deletes the job unless it was replaced (new token) while it was firing.
-    async fn remove(&self, name: &str, token: i64) -> Result<(), InfraError>;
+    /// Deletes the jobs (name, claim token), in one transaction, except those replaced (a new
+    /// token) while they fired.
+    async fn remove_many(&self, jobs: &[(String, i64)]) -> Result<(), InfraError>;
 
     /// Makes the job claimable again at `at`, unless it was replaced meanwhile.
     async fn retry(
@@ -112,6 +115,10 @@ impl<S: JobStore> Runner<S> {
     pub async fn run(mut self) {
         tracing::info!("job runner started");
         let max = self.config.max_in_flight.max(1);
+        // Claimed jobs go to the handler in chunks (`JobHandler::fire_batch`), two per runner at
+        // full load: one chunk's reads overlap the other's writes, and a burst costs a read and a
+        // settlement per chunk instead of per job.
+        let chunk_size = max.div_ceil(2);
         let permits = Arc::new(Semaphore::new(max));
         let mut in_flight = JoinSet::new();
         // Since when free permits have been held back (see below).
@@ -146,8 +153,12 @@ impl<S: JobStore> Runner<S> {
                 {
                     Ok(jobs) => {
                         more_due = jobs.len() == free;
-                        for claimed in jobs {
-                            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        let mut jobs = jobs.into_iter().peekable();
+                        while jobs.peek().is_some() {
+                            let chunk: Vec<ClaimedJob> = jobs.by_ref().take(chunk_size).collect();
+                            let Ok(permit) =
+                                permits.clone().try_acquire_many_owned(chunk.len() as u32)
+                            else {
                                 break;
                             };
                             let settle = Settle {
@@ -157,8 +168,7 @@ impl<S: JobStore> Runner<S> {
                             };
                             let handler = self.handler.clone();
                             in_flight.spawn(async move {
-                                settle.fire(handler, claimed).await;
-                                drop(permit);
+                                settle.fire(handler, chunk, permit).await;
                             });
                         }
                     }
@@ -267,39 +277,83 @@ struct Settle<S: JobStore> {
 }
 
 impl<S: JobStore> Settle<S> {
-    async fn fire(&self, handler: Arc<dyn JobHandler>, claimed: ClaimedJob) {
-        let name = claimed.job.name.clone();
-        let lateness_ms = (Utc::now() - claimed.job.due_at).num_milliseconds();
-        tracing::debug!(job = %name, lateness_ms, attempts = claimed.attempts, "firing job");
-        let outcome = handler.fire(&claimed.job).await;
-        let result = match &outcome {
-            Outcome::Done => self.store.remove(&name, claimed.token).await,
-            Outcome::Retry(reason) => {
-                let attempts = claimed.attempts.saturating_add(1);
-                let delay = backoff(attempts, self.config.max_backoff);
-                tracing::info!(job = %name, attempts, ?delay, %reason, "job will be retried");
-                let done = self
-                    .store
-                    .retry(&name, claimed.token, attempts, add(Utc::now(), delay))
-                    .await;
-                if done.is_ok() {
-                    // The runner may be sleeping towards a later job; let it recompute its
-                    // deadline.
-                    self.wake.notify_one();
-                }
-                done
-            }
-            Outcome::Reject(reason) => {
-                tracing::warn!(job = %name, %reason, "job rejected by its handler; dropped");
-                self.store.remove(&name, claimed.token).await
+    /// Fires a chunk; each job's permit is returned as soon as the handler settles that job, and
+    /// the finished jobs are removed together once the whole chunk is done (they stay leased
+    /// until then, so nobody fires them again).
+    async fn fire(
+        &self,
+        handler: Arc<dyn JobHandler>,
+        chunk: Vec<ClaimedJob>,
+        permits: OwnedSemaphorePermit,
+    ) {
+        let now = Utc::now();
+        for claimed in &chunk {
+            let lateness_ms = (now - claimed.job.due_at).num_milliseconds();
+            tracing::debug!(job = %claimed.job.name, lateness_ms, attempts = claimed.attempts, "firing job");
+        }
+        let (jobs, claims): (Vec<Job>, Vec<(u32, i64)>) = chunk
+            .into_iter()
+            .map(|c| (c.job, (c.attempts, c.token)))
+            .unzip();
+        let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(jobs.iter().map(|_| None).collect());
+        let permits = Mutex::new(permits);
+        let settled = |i: usize, outcome: Outcome| {
+            let mut slots = outcomes.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(slot @ None) = slots.get_mut(i) {
+                *slot = Some(outcome);
+                drop(permits.lock().unwrap_or_else(|p| p.into_inner()).split(1));
+                // The chunk's task is still running, so nothing else tells the runner that a
+                // permit came back (repeated notifications coalesce into one wake-up).
+                self.wake.notify_one();
             }
         };
-        if let Err(e) = result {
+        handler.fire_batch(&jobs, &settled).await;
+        let outcomes = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut finished = Vec::with_capacity(jobs.len());
+        for ((job, (attempts, token)), outcome) in jobs.into_iter().zip(claims).zip(outcomes) {
+            match outcome {
+                Some(Outcome::Done) => finished.push((job.name, token)),
+                Some(Outcome::Reject(reason)) => {
+                    tracing::warn!(job = %job.name, %reason, "job rejected by its handler; dropped");
+                    finished.push((job.name, token));
+                }
+                Some(Outcome::Retry(reason)) => {
+                    self.retry(&job.name, token, attempts, &reason).await
+                }
+                None => {
+                    tracing::error!(job = %job.name, "job handler gave no outcome; retrying");
+                    self.retry(&job.name, token, attempts, "no outcome").await;
+                }
+            }
+        }
+        if finished.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.remove_many(&finished).await {
             tracing::error!(
+                jobs = finished.len(),
+                error = %chain(&e),
+                "cannot record the jobs' outcome; they fire again after their lease"
+            );
+        }
+    }
+
+    async fn retry(&self, name: &str, token: i64, attempts: u32, reason: &str) {
+        let attempts = attempts.saturating_add(1);
+        let delay = backoff(attempts, self.config.max_backoff);
+        tracing::info!(job = %name, attempts, ?delay, %reason, "job will be retried");
+        match self
+            .store
+            .retry(name, token, attempts, add(Utc::now(), delay))
+            .await
+        {
+            // The runner may be sleeping towards a later job; let it recompute its deadline.
+            Ok(()) => self.wake.notify_one(),
+            Err(e) => tracing::error!(
                 job = %name,
                 error = %chain(&e),
                 "cannot record the job's outcome; it fires again after its lease"
-            );
+            ),
         }
     }
 }

@@ -1,20 +1,25 @@
 //! The `notification` role: keeps one scheduled job per pending reminder (from `task-events`),
 //! and when a job fires, re-checks the task and publishes `reminder.due` through the outbox.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio::sync::OnceCell;
 
-use crate::domain::ReminderId;
 use crate::domain::event::{
     CloudEvent, OutgoingEvent, REMINDER_DUE, ReminderDueData, TASK_DELETED, TaskEventData, Topic,
     carries,
 };
+use crate::domain::reminder::Reminder;
 use crate::domain::reminder::{self, ReminderStatus};
+use crate::domain::task::Task;
+use crate::domain::user::User;
+use crate::domain::{ReminderId, UserId};
 use crate::ports::error::chain;
 use crate::ports::{
-    Clock, EventHandler, Job, JobHandler, Outcome, Scheduler, TaskRepository, UserRepository,
-    WriteContext,
+    Clock, EventHandler, Job, JobHandler, Outcome, Scheduler, Settled, TaskRepository,
+    UserRepository, WriteContext,
 };
 use crate::telemetry::metrics;
 
@@ -81,10 +86,48 @@ impl Notification {
         Ok(())
     }
 
-    async fn fire_reminder(&self, id: ReminderId) -> Result<(), crate::ports::InfraError> {
-        let Some((rem, task)) = self.tasks.reminder(id).await.map_err(repo_infra)? else {
-            return Ok(()); // the task was deleted: nothing to remind about
+    /// Fires the reminders of `ids` that are still due, after one read of them all, and reports
+    /// each one's result to `done(index into ids, result)` as soon as it has one: one that cannot
+    /// be written is retried alone, and a slow one holds up nothing else.
+    async fn fire_reminders(
+        &self,
+        ids: &[ReminderId],
+        done: impl Fn(usize, Result<(), crate::ports::InfraError>),
+    ) {
+        let found = match self.tasks.reminders(ids).await {
+            Ok(found) => found,
+            Err(e) => {
+                let e = repo_infra(e);
+                for i in 0..ids.len() {
+                    done(i, Err(crate::ports::InfraError::msg(chain(&e))));
+                }
+                return;
+            }
         };
+        let users = BatchUsers::new(self.users.as_ref(), found.iter().map(|(_, t)| &t.user_id));
+        let mut found: HashMap<ReminderId, (Reminder, Task)> =
+            found.into_iter().map(|(r, t)| (r.id, (r, t))).collect();
+        let (users, done) = (&users, &done);
+        let firings = ids.iter().enumerate().map(|(i, id)| {
+            let loaded = found.remove(id);
+            async move {
+                let result = match loaded {
+                    Some((rem, task)) => self.fire_loaded(rem, task, users).await,
+                    None => Ok(()), // the task was deleted: nothing to remind about
+                };
+                done(i, result);
+            }
+        });
+        futures::future::join_all(firings).await;
+    }
+
+    async fn fire_loaded(
+        &self,
+        rem: Reminder,
+        task: Task,
+        users: &BatchUsers<'_>,
+    ) -> Result<(), crate::ports::InfraError> {
+        let id = rem.id;
         if !rem.is_pending() {
             return Ok(());
         }
@@ -104,7 +147,7 @@ impl Notification {
             // Moved later after this job was queued: wait for the new instant.
             return self.scheduler.schedule(job(id, rem.remind_at)).await;
         }
-        let user = self.users.get(&task.user_id).await.map_err(repo_infra)?;
+        let user = users.get(&task.user_id).await.map_err(repo_infra)?;
         let late = reminder::is_late(rem.remind_at, now);
         let data = ReminderDueData {
             user_id: task.user_id.clone(),
@@ -191,12 +234,64 @@ impl JobHandler for Notification {
         let Some(id) = reminder::reminder_id_from_job(&job.name) else {
             return Outcome::Reject(format!("unknown job {}", job.name));
         };
-        match self.fire_reminder(id).await {
-            Ok(()) => Outcome::Done,
-            Err(e) => {
-                tracing::warn!(job = %job.name, error = %chain(&e), "reminder fire failed; will retry");
-                Outcome::Retry(chain(&e))
+        let result = std::sync::Mutex::new(Ok(()));
+        self.fire_reminders(&[id], |_, r| *result.lock().unwrap() = r)
+            .await;
+        outcome(job, result.into_inner().unwrap_or(Ok(())))
+    }
+
+    /// One read for the whole batch; the writes still go one per reminder (the SQLite writer
+    /// commits concurrent ones together), so one that fails is retried alone.
+    async fn fire_batch(&self, jobs: &[Job], settled: &Settled<'_>) {
+        let mut known = Vec::with_capacity(jobs.len());
+        // Position in `known` → position in `jobs`.
+        let mut index = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            match reminder::reminder_id_from_job(&job.name) {
+                Some(id) => {
+                    known.push(id);
+                    index.push(i);
+                }
+                None => settled(i, Outcome::Reject(format!("unknown job {}", job.name))),
             }
+        }
+        self.fire_reminders(&known, |k, result| {
+            let i = index[k];
+            settled(i, outcome(&jobs[i], result));
+        })
+        .await;
+    }
+}
+
+fn outcome(job: &Job, result: Result<(), crate::ports::InfraError>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Done,
+        Err(e) => {
+            tracing::warn!(job = %job.name, error = %chain(&e), "reminder fire failed; will retry");
+            Outcome::Retry(chain(&e))
+        }
+    }
+}
+
+/// The users of one batch's tasks, each read at most once however many of its reminders fire
+/// together (a burst's reminders belong to few users). A user outside the batch is read directly.
+struct BatchUsers<'a> {
+    repo: &'a dyn UserRepository,
+    cells: HashMap<UserId, OnceCell<Option<User>>>,
+}
+
+impl<'a> BatchUsers<'a> {
+    fn new<'u>(repo: &'a dyn UserRepository, ids: impl Iterator<Item = &'u UserId>) -> Self {
+        Self {
+            repo,
+            cells: ids.map(|id| (id.clone(), OnceCell::new())).collect(),
+        }
+    }
+
+    async fn get(&self, id: &UserId) -> Result<Option<User>, crate::ports::RepoError> {
+        match self.cells.get(id) {
+            Some(cell) => cell.get_or_try_init(|| self.repo.get(id)).await.cloned(),
+            None => self.repo.get(id).await,
         }
     }
 }

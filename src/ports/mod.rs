@@ -22,6 +22,6 @@ pub use health::HealthCheck;
 pub use mailer::{Email, MailError, Mailer};
 pub use outbox::{FeedEntry, Outbox, OutboxRecord};
 pub use repository::{LabelRepository, RepoError, TaskRepository, UserRepository, WriteContext};
-pub use scheduler::{Job, JobHandler, Scheduler};
+pub use scheduler::{Job, JobHandler, Scheduler, Settled};
 pub use secrets::SecretStore;
 pub use state_store::{ETagCondition, StateEntry, StateError, StateStore};

@@ -19,7 +19,24 @@ pub struct Job {
 pub trait JobHandler: Send + Sync {
     /// `Done` removes the job; `Retry` fires it again after a back-off; `Reject` drops it.
     async fn fire(&self, job: &Job) -> Outcome;
+
+    /// Several jobs that fell due together. Schedulers that claim jobs in batches (the
+    /// database-backed ones) call this, so a handler can read what the whole batch needs at once.
+    /// The handler calls `settled(index, outcome)` once per job as soon as that job is done, not
+    /// when the whole batch is: a slow job must not hold up the runner's permits of the quick
+    /// ones. A job left unsettled is retried. By default each job is fired on its own,
+    /// concurrently.
+    async fn fire_batch(&self, jobs: &[Job], settled: &Settled<'_>) {
+        let firings = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| async move { settled(i, self.fire(job).await) });
+        futures::future::join_all(firings).await;
+    }
 }
+
+/// Receives a batch's outcomes: the job's index in the batch and what became of it.
+pub type Settled<'a> = dyn Fn(usize, Outcome) + Send + Sync + 'a;
 
 #[async_trait]
 pub trait Scheduler: Send + Sync {

@@ -281,8 +281,8 @@ impl TaskRepository for FaultyTasks {
     ) -> Result<Vec<Task>, RepoError> {
         self.inner.recent(user, pending_only, limit).await
     }
-    async fn reminder(&self, id: ReminderId) -> Result<Option<(Reminder, Task)>, RepoError> {
-        self.inner.reminder(id).await
+    async fn reminders(&self, ids: &[ReminderId]) -> Result<Vec<(Reminder, Task)>, RepoError> {
+        self.inner.reminders(ids).await
     }
     async fn fire_reminder(
         &self,

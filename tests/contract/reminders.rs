@@ -19,6 +19,7 @@ macro_rules! reminder_tests {
             reminders,
             [
                 reminder_returns_it_with_its_task_for_any_user,
+                reminders_reads_a_batch_with_their_tasks_and_leaves_out_the_missing,
                 fire_reminder_fires_once_and_records_its_event,
                 a_moved_or_cancelled_reminder_does_not_fire,
                 finish_reminder_sets_the_final_status,
@@ -68,6 +69,34 @@ pub async fn reminder_returns_it_with_its_task_for_any_user(s: Stores) {
             .unwrap()
             .is_none()
     );
+}
+
+pub async fn reminders_reads_a_batch_with_their_tasks_and_leaves_out_the_missing(s: Stores) {
+    let a = task_with_reminders(&s, &uid("alice"), "Dentist").await;
+    let b = task_with_reminders(&s, &uid("bob"), "Plumber").await;
+    let gone = task_with_reminders(&s, &uid("carol"), "Cancelled").await;
+    s.tasks
+        .delete(&uid("carol"), gone.id, &ctx(base()))
+        .await
+        .unwrap();
+    let ids = [
+        b.reminders[1].id,
+        ReminderId(987_654),
+        a.reminders[0].id,
+        gone.reminders[0].id,
+        a.reminders[1].id,
+        b.reminders[1].id, // asked twice, returned once
+    ];
+    let mut got = s.tasks.reminders(&ids).await.unwrap();
+    got.sort_by_key(|(r, _)| r.id);
+    let mut want = vec![
+        (a.reminders[0].clone(), a.clone()),
+        (a.reminders[1].clone(), a.clone()),
+        (b.reminders[1].clone(), b.clone()),
+    ];
+    want.sort_by_key(|(r, _)| r.id);
+    assert_eq!(got, want);
+    assert!(s.tasks.reminders(&[]).await.unwrap().is_empty());
 }
 
 pub async fn fire_reminder_fires_once_and_records_its_event(s: Stores) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tickler::ports::{Job, JobHandler, Outcome};
+use tickler::ports::{Job, JobHandler, Outcome, Settled};
 use tokio::sync::mpsc;
 
 use super::{SchedulerFactory, SchedulerFixture};
@@ -65,7 +65,8 @@ macro_rules! runner_tests {
             scheduler,
             [
                 slow_handlers_do_not_hold_up_other_due_jobs,
-                a_burst_of_due_jobs_all_fire_once
+                a_burst_of_due_jobs_all_fire_once,
+                jobs_due_together_reach_the_handler_in_batches_settled_per_job
             ]
         );
     };
@@ -612,4 +613,66 @@ pub async fn a_burst_of_due_jobs_all_fire_once(make: SchedulerFactory) {
     }
     probe.expect_none(Duration::from_millis(1500)).await;
     stop(f).await;
+}
+
+/// Records the size of every batch and each job's firings; `-retry` jobs ask for a retry on their
+/// first firing, `-reject` jobs are rejected.
+#[derive(Default)]
+struct Batches {
+    sizes: Mutex<Vec<usize>>,
+    fired: Mutex<HashMap<String, usize>>,
+}
+
+#[async_trait]
+impl JobHandler for Batches {
+    async fn fire(&self, _job: &Job) -> Outcome {
+        unreachable!("the database-backed runner fires in batches")
+    }
+
+    async fn fire_batch(&self, jobs: &[Job], settled: &Settled<'_>) {
+        self.sizes.lock().unwrap().push(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            let n = {
+                let mut fired = self.fired.lock().unwrap();
+                let n = fired.entry(job.name.clone()).or_default();
+                *n += 1;
+                *n
+            };
+            let outcome = if job.name.ends_with("-retry") && n == 1 {
+                Outcome::Retry("first time".into())
+            } else if job.name.ends_with("-reject") {
+                Outcome::Reject("never".into())
+            } else {
+                Outcome::Done
+            };
+            settled(i, outcome);
+        }
+    }
+}
+
+pub async fn jobs_due_together_reach_the_handler_in_batches_settled_per_job(
+    make: SchedulerFactory,
+) {
+    let (_dir, f) = open(make).await;
+    let handler = Arc::new(Batches::default());
+    f.scheduler.start(handler.clone()).await.unwrap();
+    let due = in_ms(400);
+    let mut names: Vec<String> = (0..38).map(|i| format!("batch-{i:02}")).collect();
+    names.push("batch-x-retry".into());
+    names.push("batch-x-reject".into());
+    for name in &names {
+        f.scheduler.schedule(job(name, due, b"")).await.unwrap();
+    }
+    // Due at +0.4 s; the retry's back-off is one second; then nothing may fire again.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    stop(f).await;
+    let sizes = handler.sizes.lock().unwrap().clone();
+    let fired = handler.fired.lock().unwrap().clone();
+    for name in &names {
+        let want = if name.ends_with("-retry") { 2 } else { 1 };
+        assert_eq!(fired.get(name), Some(&want), "{name}: {fired:?}");
+    }
+    // Sixteen permits, two chunks of eight: 40 jobs due at once cannot take 40 handler calls.
+    assert!(sizes.iter().all(|&n| (1..=8).contains(&n)), "{sizes:?}");
+    assert!(sizes.len() <= 20, "{} batches: {sizes:?}", sizes.len());
 }

@@ -349,14 +349,18 @@ impl TaskRepository for MemoryStore {
         Ok(tasks.into_iter().take(limit as usize).cloned().collect())
     }
 
-    async fn reminder(&self, id: ReminderId) -> Result<Option<(Reminder, Task)>, RepoError> {
+    async fn reminders(&self, ids: &[ReminderId]) -> Result<Vec<(Reminder, Task)>, RepoError> {
         let data = self.lock();
-        Ok(data.tasks.values().find_map(|t| {
-            t.reminders
-                .iter()
-                .find(|r| r.id == id)
-                .map(|r| (r.clone(), t.clone()))
-        }))
+        Ok(data
+            .tasks
+            .values()
+            .flat_map(|t| {
+                t.reminders
+                    .iter()
+                    .filter(|r| ids.contains(&r.id))
+                    .map(move |r| (r.clone(), t.clone()))
+            })
+            .collect())
     }
 
     async fn fire_reminder(

@@ -4,6 +4,7 @@
 //! does (see `task_write.rs`): a reminder never changes under a task update that holds the lock,
 //! and the events of one task reach the outbox in commit order.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -12,35 +13,52 @@ use sqlx::PgPool;
 use super::error::{bad_data, infra};
 use super::rows::{REMINDER_COLUMNS, ReminderRow, micro};
 use super::task_write::{OutboxArrays, begin, commit, outbox_insert};
-use super::tasks::{PgTaskRepository, load_task};
+use super::tasks::{PgTaskRepository, fetch_tasks, load_task, select_tasks};
 use crate::domain::event::{OutgoingEvent, TASK_UPDATED, task_events};
 use crate::domain::reminder::{Reminder, ReminderStatus};
 use crate::domain::task::Task;
 use crate::domain::{ReminderId, TaskId};
 use crate::ports::{RepoError, WriteContext};
 
-pub(crate) async fn reminder(
+/// Two statements whatever the number of ids (the reminders, then their tasks with children),
+/// outside a transaction: a task deleted in between leaves its reminder out.
+pub(crate) async fn reminders(
     pool: &PgPool,
-    id: ReminderId,
-) -> Result<Option<(Reminder, Task)>, RepoError> {
+    ids: &[ReminderId],
+) -> Result<Vec<(Reminder, Task)>, RepoError> {
     let mut conn = pool
         .acquire()
         .await
         .map_err(|e| infra("cannot get a database connection", e))?;
-    let row: Option<ReminderRow> = sqlx::query_as(&format!(
-        "SELECT {REMINDER_COLUMNS} FROM reminders r WHERE r.id = $1"
+    let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    let rows: Vec<ReminderRow> = sqlx::query_as(&format!(
+        "SELECT {REMINDER_COLUMNS} FROM reminders r WHERE r.id = ANY($1)"
     ))
-    .bind(id.0)
-    .fetch_optional(&mut *conn)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
     .await
-    .map_err(|e| infra("cannot read the reminder", e))?;
-    let Some(row) = row else { return Ok(None) };
-    let reminder = row.into_reminder()?;
-    // Two statements outside a transaction: the task may have been deleted in between, which
-    // reads as "no such reminder".
-    Ok(load_task(&mut conn, None, reminder.task_id)
+    .map_err(|e| infra("cannot read reminders", e))?;
+    let found = rows
+        .into_iter()
+        .map(ReminderRow::into_reminder)
+        .collect::<Result<Vec<_>, _>>()?;
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut task_ids: Vec<i64> = found.iter().map(|r| r.task_id.0).collect();
+    task_ids.sort_unstable();
+    task_ids.dedup();
+    let mut qb = select_tasks();
+    qb.push("t.id = ANY(").push_bind(task_ids).push(")");
+    let tasks: HashMap<TaskId, Task> = fetch_tasks(&mut *conn, qb)
         .await?
-        .map(|task| (reminder, task)))
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    Ok(found
+        .into_iter()
+        .filter_map(|r| tasks.get(&r.task_id).map(|t| (r, t.clone())))
+        .collect())
 }
 
 /// One statement: lock and bump the task, flip the reminder if it is still pending at the

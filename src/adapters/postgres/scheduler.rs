@@ -164,13 +164,18 @@ impl JobStore for PgJobs {
         Ok(out)
     }
 
-    async fn remove(&self, name: &str, token: i64) -> Result<(), InfraError> {
-        sqlx::query("DELETE FROM jobs WHERE name = $1 AND token = $2")
-            .bind(name)
-            .bind(token)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| infra("cannot remove a finished job", e))?;
+    async fn remove_many(&self, jobs: &[(String, i64)]) -> Result<(), InfraError> {
+        let (names, tokens): (Vec<&str>, Vec<i64>) =
+            jobs.iter().map(|(n, t)| (n.as_str(), *t)).unzip();
+        sqlx::query(
+            "DELETE FROM jobs j USING UNNEST($1::text[], $2::bigint[]) AS d(name, token) \
+             WHERE j.name = d.name AND j.token = d.token",
+        )
+        .bind(&names)
+        .bind(&tokens)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| infra("cannot remove finished jobs", e))?;
         Ok(())
     }
 

@@ -161,8 +161,11 @@ impl TaskRepository for PgTaskRepository {
         Ok(fetch_tasks(&self.inner.pool, qb).await?)
     }
 
-    async fn reminder(&self, id: ReminderId) -> Result<Option<(Reminder, Task)>, RepoError> {
-        reminders::reminder(&self.inner.pool, id).await
+    async fn reminders(&self, ids: &[ReminderId]) -> Result<Vec<(Reminder, Task)>, RepoError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        reminders::reminders(&self.inner.pool, ids).await
     }
 
     async fn fire_reminder(

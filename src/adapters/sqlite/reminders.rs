@@ -1,35 +1,50 @@
 //! The background roles' reminder methods (not user-scoped).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use sqlx::SqlitePool;
 
-use super::direct::{Db, with_db};
+use super::direct::{Db, Sql, with_db};
 use super::error::{bad_data, infra, sql};
 use super::outbox::insert_events;
-use super::rows::{REMINDER_COLUMNS, ReminderRow, micros};
-use super::tasks::{SqliteTaskRepository, load_task};
+use super::rows::{REMINDER_COLUMNS, ReminderRow, TASK_COLUMNS, micros};
+use super::tasks::{SqliteTaskRepository, fetch_tasks, load_task};
 use crate::domain::event::{OutgoingEvent, TASK_UPDATED, task_events};
 use crate::domain::reminder::{Reminder, ReminderStatus};
 use crate::domain::task::Task;
 use crate::domain::{ReminderId, TaskId};
 use crate::ports::{RepoError, WriteContext};
 
-pub(crate) fn reminder(db: &Db, id: ReminderId) -> Result<Option<(Reminder, Task)>, RepoError> {
-    let row = db
-        .prepare_cached(&format!(
-            "SELECT {REMINDER_COLUMNS} FROM reminders r WHERE r.id = ?"
-        ))
-        .and_then(|mut s| {
-            s.query_row([id.0], |row| Ok(ReminderRow::read(row)))
-                .optional()
-        })
-        .map_err(|e| sql("cannot read the reminder", e))?;
-    let Some(row) = row else { return Ok(None) };
-    let reminder = row?.into_reminder()?;
-    // The reminder and its task are read on one connection outside a transaction; the task may
-    // have been deleted in between, which reads as "no such reminder".
-    Ok(load_task(db, None, reminder.task_id)?.map(|task| (reminder, task)))
+/// Two statements whatever the number of ids (the reminders, then their tasks with children),
+/// on one connection outside a transaction: a task deleted in between leaves its reminder out.
+pub(crate) fn reminders(db: &Db, ids: &[ReminderId]) -> Result<Vec<(Reminder, Task)>, RepoError> {
+    let mut q = Sql::new(format!(
+        "SELECT {REMINDER_COLUMNS} FROM reminders r WHERE r.id IN ("
+    ));
+    q.ids(ids.iter().map(|id| id.0)).push(")");
+    let found = q.rows(db, "cannot read reminders", |row| {
+        ReminderRow::read(row)?.into_reminder()
+    })?;
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut task_ids: Vec<i64> = found.iter().map(|r| r.task_id.0).collect();
+    task_ids.sort_unstable();
+    task_ids.dedup();
+    let mut q = Sql::new(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id IN ("
+    ));
+    q.ids(task_ids).push(")");
+    let tasks: HashMap<TaskId, Task> = fetch_tasks(db, &q)?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    Ok(found
+        .into_iter()
+        .filter_map(|r| tasks.get(&r.task_id).map(|t| (r, t.clone())))
+        .collect())
 }
 
 /// A conditional UPDATE is the idempotency check: only one caller can flip a pending reminder
@@ -137,7 +152,7 @@ pub(crate) async fn pending(
         .acquire()
         .await
         .map_err(|e| infra("cannot get a database connection", e))?;
-    let mut sql_ = super::direct::Sql::new(format!(
+    let mut sql_ = Sql::new(format!(
         "SELECT {REMINDER_COLUMNS} FROM reminders r \
          WHERE r.status = 'scheduled' AND r.fired_at IS NULL AND r.id > "
     ));

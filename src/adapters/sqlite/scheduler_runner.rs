@@ -95,13 +95,17 @@ impl JobStore for SqliteJobs {
         Ok(out)
     }
 
-    async fn remove(&self, name: &str, token: i64) -> Result<(), InfraError> {
-        let name = name.to_owned();
+    async fn remove_many(&self, jobs: &[(String, i64)]) -> Result<(), InfraError> {
+        let jobs = jobs.to_vec();
         self.writer
             .run(move |db| {
-                db.prepare_cached("DELETE FROM jobs WHERE name = ? AND token = ?")
-                    .and_then(|mut stmt| stmt.execute(rusqlite::params![name, token]))
-                    .map_err(|e| sql("cannot remove a finished job", e))?;
+                let mut stmt = db
+                    .prepare_cached("DELETE FROM jobs WHERE name = ? AND token = ?")
+                    .map_err(|e| sql("cannot remove finished jobs", e))?;
+                for (name, token) in &jobs {
+                    stmt.execute(rusqlite::params![name, token])
+                        .map_err(|e| sql("cannot remove finished jobs", e))?;
+                }
                 Ok(())
             })
             .await

@@ -205,8 +205,11 @@ impl TaskRepository for SqliteTaskRepository {
         Ok(self.read(|db| fetch_tasks(db, &sql)).await?)
     }
 
-    async fn reminder(&self, id: ReminderId) -> Result<Option<(Reminder, Task)>, RepoError> {
-        self.read(|db| reminders::reminder(db, id)).await
+    async fn reminders(&self, ids: &[ReminderId]) -> Result<Vec<(Reminder, Task)>, RepoError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(|db| reminders::reminders(db, ids)).await
     }
 
     async fn fire_reminder(
