@@ -67,7 +67,7 @@ impl Bus {
                     stop,
                 })
             }
-            _ => Ok(Self::Memory(MemoryBus::new())),
+            _ => Ok(Self::Memory(MemoryBus::serving())),
         }
     }
 

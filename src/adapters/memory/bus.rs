@@ -42,7 +42,10 @@ struct State {
 #[derive(Clone)]
 pub struct MemoryBus {
     state: Arc<Mutex<State>>,
+    /// Published events kept per topic.
     history: usize,
+    /// Dead letters kept.
+    letters: usize,
 }
 
 impl Default for MemoryBus {
@@ -69,6 +72,19 @@ impl MemoryBus {
         Self {
             state: Arc::default(),
             history,
+            letters: history,
+        }
+    }
+
+    /// The bus of a server (`--role all`): the last [`DEFAULT_HISTORY`] dead letters, but no
+    /// published events. Nothing in a server reads those, and 1,024 parsed events per topic (each
+    /// task event carries the whole task) were megabytes of the embedded server's memory
+    /// (issue #8).
+    pub fn serving() -> Self {
+        Self {
+            state: Arc::default(),
+            history: 0,
+            letters: DEFAULT_HISTORY,
         }
     }
 
@@ -99,7 +115,7 @@ impl MemoryBus {
             reason = %letter.reason,
             "event dead-lettered"
         );
-        let cap = self.history;
+        let cap = self.letters;
         push_capped(&mut self.lock().dead_letters, letter, cap);
     }
 }
@@ -197,7 +213,9 @@ impl EventPublisher for MemoryBus {
             ));
         }
         let cap = self.history;
-        push_capped(self.lock().published.entry(topic).or_default(), event, cap);
+        if cap > 0 {
+            push_capped(self.lock().published.entry(topic).or_default(), event, cap);
+        }
         Ok(())
     }
 }
@@ -417,6 +435,22 @@ mod tests {
         }
         assert_eq!(bus.published(Topic::TaskEvents), evs[1..].to_vec());
         assert_eq!(bus.dead_letters().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_serving_bus_delivers_and_keeps_dead_letters_but_no_published_events() {
+        let bus = MemoryBus::serving();
+        let handler = Scripted::new(vec![]);
+        bus.subscribe(Topic::TaskEvents, "g", handler.clone())
+            .await
+            .unwrap();
+        bus.publish(Topic::TaskEvents, "7", &event().to_bytes())
+            .await
+            .unwrap();
+        bus.publish(Topic::TaskEvents, "7", b"junk").await.unwrap();
+        assert_eq!(handler.calls(), 1);
+        assert!(bus.published(Topic::TaskEvents).is_empty());
+        assert_eq!(bus.dead_letters().len(), 1);
     }
 
     /// The embedded wiring: outbox relay → bus. A record stays in the outbox until every group
