@@ -9,5 +9,6 @@ pub mod mcp;
 pub mod memory;
 pub mod postgres;
 pub(crate) mod precision;
+pub(crate) mod reminder_batch;
 pub mod sqlite;
 pub mod web;

@@ -4,7 +4,6 @@
 //! does (see `task_write.rs`): a reminder never changes under a task update that holds the lock,
 //! and the events of one task reach the outbox in commit order.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +13,7 @@ use super::error::{bad_data, infra};
 use super::rows::{REMINDER_COLUMNS, ReminderRow, micro};
 use super::task_write::{OutboxArrays, begin, commit, outbox_insert};
 use super::tasks::{PgTaskRepository, fetch_tasks, load_task, select_tasks};
+use crate::adapters::reminder_batch;
 use crate::domain::event::{OutgoingEvent, TASK_UPDATED, task_events};
 use crate::domain::reminder::{Reminder, ReminderStatus};
 use crate::domain::task::Task;
@@ -45,20 +45,12 @@ pub(crate) async fn reminders(
     if found.is_empty() {
         return Ok(Vec::new());
     }
-    let mut task_ids: Vec<i64> = found.iter().map(|r| r.task_id.0).collect();
-    task_ids.sort_unstable();
-    task_ids.dedup();
     let mut qb = select_tasks();
-    qb.push("t.id = ANY(").push_bind(task_ids).push(")");
-    let tasks: HashMap<TaskId, Task> = fetch_tasks(&mut *conn, qb)
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t))
-        .collect();
-    Ok(found
-        .into_iter()
-        .filter_map(|r| tasks.get(&r.task_id).map(|t| (r, t.clone())))
-        .collect())
+    qb.push("t.id = ANY(")
+        .push_bind(reminder_batch::task_ids(&found))
+        .push(")");
+    let tasks = fetch_tasks(&mut *conn, qb).await?;
+    Ok(reminder_batch::with_their_tasks(found, tasks))
 }
 
 /// One statement: lock and bump the task, flip the reminder if it is still pending at the

@@ -1,7 +1,5 @@
 //! The background roles' reminder methods (not user-scoped).
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use sqlx::SqlitePool;
@@ -11,6 +9,7 @@ use super::error::{bad_data, infra, sql};
 use super::outbox::insert_events;
 use super::rows::{REMINDER_COLUMNS, ReminderRow, TASK_COLUMNS, micros};
 use super::tasks::{SqliteTaskRepository, fetch_tasks, load_task};
+use crate::adapters::reminder_batch;
 use crate::domain::event::{OutgoingEvent, TASK_UPDATED, task_events};
 use crate::domain::reminder::{Reminder, ReminderStatus};
 use crate::domain::task::Task;
@@ -30,21 +29,12 @@ pub(crate) fn reminders(db: &Db, ids: &[ReminderId]) -> Result<Vec<(Reminder, Ta
     if found.is_empty() {
         return Ok(Vec::new());
     }
-    let mut task_ids: Vec<i64> = found.iter().map(|r| r.task_id.0).collect();
-    task_ids.sort_unstable();
-    task_ids.dedup();
     let mut q = Sql::new(format!(
         "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id IN ("
     ));
-    q.ids(task_ids).push(")");
-    let tasks: HashMap<TaskId, Task> = fetch_tasks(db, &q)?
-        .into_iter()
-        .map(|t| (t.id, t))
-        .collect();
-    Ok(found
-        .into_iter()
-        .filter_map(|r| tasks.get(&r.task_id).map(|t| (r, t.clone())))
-        .collect())
+    q.ids(reminder_batch::task_ids(&found)).push(")");
+    let tasks = fetch_tasks(db, &q)?;
+    Ok(reminder_batch::with_their_tasks(found, tasks))
 }
 
 /// A conditional UPDATE is the idempotency check: only one caller can flip a pending reminder
