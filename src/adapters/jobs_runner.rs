@@ -19,10 +19,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use std::sync::Mutex;
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -295,20 +295,22 @@ impl<S: JobStore> Settle<S> {
             .into_iter()
             .map(|c| (c.job, (c.attempts, c.token)))
             .unzip();
-        let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new(jobs.iter().map(|_| None).collect());
-        let permits = Mutex::new(permits);
+        // The outcomes so far, and the permits of the jobs still firing.
+        let state: Mutex<(Vec<Option<Outcome>>, OwnedSemaphorePermit)> =
+            Mutex::new((jobs.iter().map(|_| None).collect(), permits));
         let settled = |i: usize, outcome: Outcome| {
-            let mut slots = outcomes.lock().unwrap_or_else(|p| p.into_inner());
+            let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+            let (slots, permits) = &mut *state;
             if let Some(slot @ None) = slots.get_mut(i) {
                 *slot = Some(outcome);
-                drop(permits.lock().unwrap_or_else(|p| p.into_inner()).split(1));
+                drop(permits.split(1));
                 // The chunk's task is still running, so nothing else tells the runner that a
                 // permit came back (repeated notifications coalesce into one wake-up).
                 self.wake.notify_one();
             }
         };
         handler.fire_batch(&jobs, &settled).await;
-        let outcomes = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
+        let (outcomes, _unsettled) = state.into_inner().unwrap_or_else(|p| p.into_inner());
         let mut finished = Vec::with_capacity(jobs.len());
         for ((job, (attempts, token)), outcome) in jobs.into_iter().zip(claims).zip(outcomes) {
             match outcome {

@@ -231,13 +231,13 @@ impl EventHandler for Notification {
 #[async_trait]
 impl JobHandler for Notification {
     async fn fire(&self, job: &Job) -> Outcome {
-        let Some(id) = reminder::reminder_id_from_job(&job.name) else {
-            return Outcome::Reject(format!("unknown job {}", job.name));
-        };
-        let result = std::sync::Mutex::new(Ok(()));
-        self.fire_reminders(&[id], |_, r| *result.lock().unwrap() = r)
-            .await;
-        outcome(job, result.into_inner().unwrap_or(Ok(())))
+        let outcome = std::sync::Mutex::new(None);
+        self.fire_batch(std::slice::from_ref(job), &|_, o| {
+            *outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(o);
+        })
+        .await;
+        let outcome = outcome.into_inner().unwrap_or_else(|p| p.into_inner());
+        outcome.unwrap_or_else(|| Outcome::Retry("no outcome".into()))
     }
 
     /// One read for the whole batch; the writes still go one per reminder (the SQLite writer

@@ -35,10 +35,11 @@ pub struct FileMailer {
 impl FileMailer {
     /// Writes to `dir`, with sender `Tickler <tickler@localhost>`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
         Self {
-            dir: dir.into(),
+            writer: Arc::new(FileWriter::new(dir.clone())),
+            dir,
             from: sender("Tickler", "tickler@localhost").expect("a valid built-in sender"),
-            writer: Arc::default(),
         }
     }
 
@@ -48,10 +49,11 @@ impl FileMailer {
         from_name: &str,
         from_email: &str,
     ) -> Result<Self, InvalidMailConfig> {
+        let dir = dir.into();
         Ok(Self {
-            dir: dir.into(),
+            writer: Arc::new(FileWriter::new(dir.clone())),
+            dir,
             from: sender(from_name, from_email)?,
-            writer: Arc::default(),
         })
     }
 
@@ -115,7 +117,7 @@ impl Mailer for FileMailer {
         let path = self.path_for(&id);
         let bytes = message.formatted();
         self.writer
-            .write(&self.dir, path.clone(), bytes)
+            .write(path.clone(), bytes)
             .await
             .map_err(|e| MailError::Transient(format!("cannot write {}: {e}", path.display())))?;
         tracing::debug!(message_id = %email.message_id, path = %path.display(), "mail written");

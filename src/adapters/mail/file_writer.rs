@@ -2,11 +2,10 @@
 //! being made durable is written in one group, with one flush of the file system for all of them.
 //!
 //! Why: a message must be on disk before `send` returns (the e-mail role records it `sent` right
-//! after, and a mail lost to a power cut would then never be retried), and on this project's
-//! machines one `fsync` per message was the largest single cost of a burst of reminders: 31 % of
-//! the server's CPU while 10,000 reminders fell due together (BENCHMARKS.md, issue #8, seventh
-//! step), most of it the virtual disk's flush per call. One flush per group costs about what one
-//! message's did.
+//! after, and a mail lost to a power cut would then never be retried), and one `fsync` per
+//! message was 13–22 % of the server's CPU while 10,000 reminders fell due together on this
+//! project's machines (BENCHMARKS.md, issue #8, seventh step). One flush per group costs about
+//! what one message's did.
 //!
 //! A group goes through four steps, and a caller hears back only after the last:
 //! 1. each message is written to a temporary file in the directory (never seen by readers);
@@ -43,24 +42,30 @@ struct Pending {
 }
 
 /// The queue in front of one directory's writer thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct FileWriter {
+    dir: PathBuf,
     queue: OnceLock<mpsc::Sender<Pending>>,
     /// Groups written so far (what the tests check grouping by).
     groups: Arc<AtomicU64>,
 }
 
 impl FileWriter {
-    /// Writes `bytes` to `path` (in `dir`) durably and atomically; resolves once it is on disk.
-    pub(super) async fn write(
-        &self,
-        dir: &Path,
-        path: PathBuf,
-        bytes: Vec<u8>,
-    ) -> std::io::Result<()> {
+    /// Writes into `dir`, created when missing.
+    pub(super) fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            queue: OnceLock::new(),
+            groups: Arc::default(),
+        }
+    }
+
+    /// Writes `bytes` to `path` (in the directory) durably and atomically; resolves once it is
+    /// on disk.
+    pub(super) async fn write(&self, path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
         let queue = self
             .queue
-            .get_or_init(|| start(dir.to_owned(), self.groups.clone()));
+            .get_or_init(|| start(self.dir.clone(), self.groups.clone()));
         let (done, answer) = oneshot::channel();
         queue
             .send(Pending { path, bytes, done })
@@ -96,12 +101,17 @@ fn start(dir: PathBuf, groups: Arc<AtomicU64>) -> mpsc::Sender<Pending> {
 }
 
 fn write_group(dir: &Path, group: Vec<Pending>) {
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        for p in group {
-            let _ = p.done.send(Err(copy(&e)));
+    // Opened once: it is what both flushes below act on.
+    let opened = std::fs::create_dir_all(dir).and_then(|()| std::fs::File::open(dir));
+    let directory = match opened {
+        Ok(d) => d,
+        Err(e) => {
+            for p in group {
+                let _ = p.done.send(Err(copy(&e)));
+            }
+            return;
         }
-        return;
-    }
+    };
     // Step 1: temporary files. A message that cannot be written fails alone.
     let mut written = Vec::with_capacity(group.len());
     for p in group {
@@ -118,7 +128,7 @@ fn write_group(dir: &Path, group: Vec<Pending>) {
         return;
     }
     // Step 2: their contents, all at once. If that fails nothing is renamed.
-    if let Err(e) = flush_contents(dir, written.iter().map(|(_, _, f)| f)) {
+    if let Err(e) = flush_contents(&directory, written.iter().map(|(_, _, f)| f)) {
         for (p, tmp, _) in written {
             let _ = std::fs::remove_file(&tmp);
             let _ = p.done.send(Err(copy(&e)));
@@ -138,7 +148,7 @@ fn write_group(dir: &Path, group: Vec<Pending>) {
         }
     }
     // Step 4: the names.
-    let outcome = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    let outcome = directory.sync_all();
     for p in renamed {
         let _ = p.done.send(outcome.as_ref().map(|_| ()).map_err(copy));
     }
@@ -163,13 +173,13 @@ fn temp_name(dir: &Path, path: &Path) -> PathBuf {
 
 #[cfg(target_os = "linux")]
 fn flush_contents<'a>(
-    dir: &Path,
+    directory: &std::fs::File,
     _files: impl Iterator<Item = &'a std::fs::File>,
 ) -> std::io::Result<()> {
     use std::os::fd::AsRawFd as _;
-    let d = std::fs::File::open(dir)?;
-    // SAFETY: `d` is an open descriptor for the duration of the call; syncfs only reads it.
-    if unsafe { libc::syncfs(d.as_raw_fd()) } == 0 {
+    // SAFETY: `directory` is an open descriptor for the duration of the call; syncfs only reads
+    // it.
+    if unsafe { libc::syncfs(directory.as_raw_fd()) } == 0 {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
@@ -178,7 +188,7 @@ fn flush_contents<'a>(
 
 #[cfg(not(target_os = "linux"))]
 fn flush_contents<'a>(
-    _dir: &Path,
+    _directory: &std::fs::File,
     files: impl Iterator<Item = &'a std::fs::File>,
 ) -> std::io::Result<()> {
     for f in files {
@@ -209,12 +219,11 @@ mod tests {
     async fn messages_queued_together_are_flushed_as_one_group() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("mail");
-        let writer = FileWriter::default();
+        let writer = FileWriter::new(dir.clone());
         // `join_all` polls every write once before any is answered, so all 64 are queued while
         // the thread works on the first: they must not take 64 flushes.
         let writes = (0..64).map(|i| {
             writer.write(
-                &dir,
                 dir.join(format!("m{i:02}.eml")),
                 format!("body {i}").into_bytes(),
             )
@@ -239,9 +248,9 @@ mod tests {
         let dir = tmp.path().join("mail");
         // A non-empty directory where one message's file should go: its rename must fail.
         std::fs::create_dir_all(dir.join("taken.eml/inside")).unwrap();
-        let writer = FileWriter::default();
+        let writer = FileWriter::new(dir.clone());
         let writes = ["a.eml", "taken.eml", "b.eml"]
-            .map(|name| writer.write(&dir, dir.join(name), name.as_bytes().to_vec()));
+            .map(|name| writer.write(dir.join(name), name.as_bytes().to_vec()));
         let [a, taken, b] = futures::future::join_all(writes).await.try_into().unwrap();
         a.unwrap();
         b.unwrap();
@@ -256,8 +265,8 @@ mod tests {
         let blocker = tmp.path().join("a-file");
         std::fs::write(&blocker, b"not a directory").unwrap();
         let dir = blocker.join("mail");
-        let writer = FileWriter::default();
-        let writes = ["a.eml", "b.eml"].map(|n| writer.write(&dir, dir.join(n), vec![1]));
+        let writer = FileWriter::new(dir.clone());
+        let writes = ["a.eml", "b.eml"].map(|n| writer.write(dir.join(n), vec![1]));
         for result in futures::future::join_all(writes).await {
             assert!(result.is_err());
         }
