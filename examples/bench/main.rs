@@ -25,7 +25,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use load::{LoadResult, cpu_seconds, create_load, create_load_with, pct, rss_mib, settle};
+use load::{
+    LoadResult, cpu_seconds, create_load, create_load_with, pct, rss_mib, rss_split_mib, settle,
+};
 use serde_json::json;
 
 const SECRET: &str = "bench-secret-0123456789abcdef";
@@ -190,6 +192,7 @@ async fn main() {
     }
     let token = load::token(SECRET, "bench");
     let (idle_rss, _) = rss_mib(pid);
+    let (idle_anon, idle_file) = rss_split_mib(pid);
     // Each part is printed as soon as it is measured: a long run that fails late keeps the rest.
     println!(
         "## Tickler benchmark — {}\n",
@@ -288,13 +291,14 @@ async fn main() {
     })
     .await;
     let (fill_rss, fill_hwm) = rss_mib(pid);
+    let (fill_anon, fill_file) = rss_split_mib(pid);
     created += rf.requests;
     println!(
         "\nEvery creation's event relayed {:.0} ms after the first request (1 client) and {:.0} ms (32 clients); CPU per creation includes that relay and the notification role's handling.",
         d1, d32
     );
     println!(
-        "\nMemory: idle {idle_rss:.1} MiB; with {created} tasks in the database, under the 32-client creation load ({} creations with a reminder each, {:.0}/s, p99 {:.1} ms): {fill_rss:.1} MiB resident (peak {fill_hwm:.1} MiB).",
+        "\nMemory: idle {idle_rss:.1} MiB ({idle_anon:.1} anonymous, {idle_file:.1} file); with {created} tasks in the database, under the 32-client creation load ({} creations with a reminder each, {:.0}/s, p99 {:.1} ms): {fill_rss:.1} MiB resident ({fill_anon:.1} anonymous, {fill_file:.1} file; peak {fill_hwm:.1} MiB).",
         rf.requests, rf.per_sec, rf.p99
     );
 
@@ -328,6 +332,7 @@ async fn main() {
     settle(pid, SETTLE).await;
     let burst_cpu = cpu_seconds(pid) - cpu_before_burst;
     let (end_rss, end_hwm) = rss_mib(pid);
+    let (end_anon, end_file) = rss_split_mib(pid);
 
     println!(
         "\nReminder burst: {BURST} reminders due within one second (created in {:.1} s beforehand), {} other reminders pending; {} not delivered within 120 s; server CPU during the burst {:.1} s.\n",
@@ -346,5 +351,7 @@ async fn main() {
         pct(late, 99.0),
         late.last().copied().unwrap_or(f64::NAN)
     );
-    println!("\nAt the end: {end_rss:.1} MiB resident (peak {end_hwm:.1} MiB).");
+    println!(
+        "\nAt the end: {end_rss:.1} MiB resident ({end_anon:.1} anonymous, {end_file:.1} file; peak {end_hwm:.1} MiB)."
+    );
 }
