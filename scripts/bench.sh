@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the release binary and runs the benchmark against it; prints a Markdown report.
+# Builds the binary as it ships (profile `production`: fat LTO) and benchmarks it; prints Markdown.
 #
 #   scripts/bench.sh              the embedded default (--role all on SQLite), search, MCP
 #   scripts/bench.sh production   the four roles as processes on PostgreSQL, Kafka-direct and
@@ -12,9 +12,10 @@ if [[ "${1:-}" == production ]]; then
     export TICKLER_E2E_STACK_DIR="${TICKLER_STACK_DIR:-/tmp/tickler-stack}"
     exec cargo bench --locked --features e2e --bench production
 fi
-cargo build --release --locked --bin tickler
-TICKLER_BIN="$CARGO_TARGET_DIR/release/tickler" cargo run --release --locked --example bench
-TICKLER_BIN="$CARGO_TARGET_DIR/release/tickler" cargo run --release --locked --example search_bench
+cargo build --profile production --locked --bin tickler
+bin="$CARGO_TARGET_DIR/production/tickler"
+TICKLER_BIN="$bin" cargo run --release --locked --example bench
+TICKLER_BIN="$bin" cargo run --release --locked --example search_bench
 
 # The MCP benchmark uses the official Python client from the MCP suite's venv.
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/tickler/venv-mcp"
@@ -22,4 +23,4 @@ if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet -r tests/mcp/requirements.txt
 fi
-TICKLER_BIN="$CARGO_TARGET_DIR/release/tickler" "$venv/bin/python" bench/mcp_bench.py
+TICKLER_BIN="$bin" "$venv/bin/python" bench/mcp_bench.py

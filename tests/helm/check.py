@@ -417,12 +417,12 @@ def cmd_containerfile(args):
         ep_list = None
     if not ep_list or ep_list[0] != "/usr/local/bin/tickler":
         problem(f"Containerfile: ENTRYPOINT is not the exec form [\"/usr/local/bin/tickler\"]: {ep}")
-    elif not any("target/release/tickler" in r and "usr/local/bin/tickler" in r for s in stages[:-1] for _, r in s["lines"]):
-        problem("Containerfile: no stage puts target/release/tickler at the ENTRYPOINT's path")
+    elif not any("target/production/tickler" in r and "usr/local/bin/tickler" in r for s in stages[:-1] for _, r in s["lines"]):
+        problem("Containerfile: no stage puts target/production/tickler at the ENTRYPOINT's path")
     # The binary: built with --bin tickler in a named build stage and copied from it.
-    build_stages = [s for s in stages if any("cargo build" in r and "--bin tickler" in r and "--release" in r and "--locked" in r for i, r in s["lines"] if i == "RUN")]
+    build_stages = [s for s in stages if any("cargo build" in r and "--bin tickler" in r and "--profile production" in r and "--locked" in r for i, r in s["lines"] if i == "RUN")]
     if not build_stages:
-        problem("Containerfile: no stage runs `cargo build --release --locked --bin tickler`")
+        problem("Containerfile: no stage runs `cargo build --profile production --locked --bin tickler`")
     else:
         b = build_stages[0]
         if not re.search(r"(^|/)rust:", b["image"]) and b["name"] not in names:
@@ -441,8 +441,8 @@ def cmd_containerfile(args):
     if not any(re.search(r"--from=\S+", r) for r in final_copies):
         problem("Containerfile: the runtime stage copies nothing from a build stage")
     text = open(args.file).read()
-    if "target/release/tickler" not in text:
-        problem("Containerfile: target/release/tickler is never copied")
+    if "target/production/tickler" not in text:
+        problem("Containerfile: target/production/tickler is never copied")
     for r in copies:
         if re.fullmatch(r"(--\S+\s+)*\.\s+\.", r):
             problem("Containerfile: COPY . . sends the whole context (target/, .git) into the build")

@@ -38,11 +38,11 @@ if ! "${B[@]}" inspect --type image "$base" >/dev/null 2>&1; then
 #!/bin/sh
 # STAND-IN cargo (tests/helm/image-standin.sh): copies /prebuilt/tickler instead of compiling.
 set -eu
-case " $* " in *" build "*"--release"*"--locked"*"--bin tickler"*) ;; *) echo "stand-in cargo: unsupported: $*" >&2; exit 2 ;; esac
-mkdir -p target/release
+case " $* " in *" build "*"--profile production"*"--locked"*"--bin tickler"*) ;; *) echo "stand-in cargo: unsupported: $*" >&2; exit 2 ;; esac
+mkdir -p target/production
 if grep -qx 'fn main() {}' src/bin/tickler.rs; then echo "stand-in cargo: dependency layer"; exit 0; fi
 [ -f src/lib.rs ] && [ -d migrations ] && [ -d assets ] || { echo "stand-in cargo: sources missing" >&2; exit 1; }
-cp /prebuilt/tickler target/release/tickler
+cp /prebuilt/tickler target/production/tickler
 EOF
     chmod +x "$rootfs/usr/local/bin/cargo"
     printf 'FROM scratch\nCOPY . /\nENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n' >"$W/standin.Containerfile"

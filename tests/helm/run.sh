@@ -170,10 +170,10 @@ cat >"$work/bad/Containerfile" <<'BAD'
 FROM rust:1.95.0-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin tickler
+RUN cargo build --profile production --locked --bin tickler
 FROM rust:1.95.0-slim-bookworm
 RUN apt-get update
-COPY --from=build /src/target/release/tickler /usr/local/bin/tickler
+COPY --from=build /src/target/production/tickler /usr/local/bin/tickler
 HEALTHCHECK CMD curl -f http://localhost:8080/healthz
 ENTRYPOINT /usr/local/bin/tickler
 BAD
