@@ -65,10 +65,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_READERS: usize = 4;
 /// Page caches in KiB (SQLite's negative `cache_size`): the writer keeps the hot index pages of
 /// every table it writes; a reader, and the pool connection for the cold writes, needs the pages
-/// of one query at a time. Together they bound the store's memory at about 14 MiB, whatever the
-/// size of the file (README: the embedded store).
-const WRITER_CACHE_KIB: i64 = 4096;
-const READER_CACHE_KIB: i64 = 2048;
+/// of one query at a time. Together they bound the store's memory at about 7 MiB, whatever the
+/// size of the file (README: the embedded store). A miss costs a `pread` from the kernel's page
+/// cache, not a disk read: halving them (4 and 2 MiB before) took 2.4 MiB off the resident set
+/// under load at 100,000 tasks with no measurable loss (BENCHMARKS.md, issue #8, eighth step).
+const WRITER_CACHE_KIB: i64 = 2048;
+const READER_CACHE_KIB: i64 = 1024;
 
 /// One SQLite database and the wake-up signals shared by the adapters built from it. Cheap to
 /// clone; every clone refers to the same pool.
