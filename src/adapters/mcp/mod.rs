@@ -347,12 +347,16 @@ impl Reply {
     }
 
     fn into_result(self) -> CallToolResult {
+        // Not `CallToolResult::structured`: it serialises the value into a text block of its
+        // own, which this reply replaces with `text` (for a page of 50, that string was a
+        // third of the call's serialising work).
+        let content = self.text.into_iter().map(ContentBlock::text).collect();
         let mut r = if self.is_error {
-            CallToolResult::structured_error(self.structured)
+            CallToolResult::error(content)
         } else {
-            CallToolResult::structured(self.structured)
+            CallToolResult::success(content)
         };
-        r.content = self.text.into_iter().map(ContentBlock::text).collect();
+        r.structured_content = Some(self.structured);
         r
     }
 }
