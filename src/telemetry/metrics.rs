@@ -93,6 +93,11 @@ pub static DB_BATCHED_WRITES: Counter = Counter::new(
     "Writes committed by the embedded store's group-commit writer (divided by the transactions: the mean batch)",
 );
 
+pub static DB_WAL_CHECKPOINTS: Counter = Counter::new(
+    "tickler_db_wal_checkpoints_total",
+    "WAL checkpoints the embedded store's checkpointer thread ran that copied pages back",
+);
+
 const ALL: &[&Counter] = &[
     &HTTP_REQUESTS,
     &HTTP_ERRORS,
@@ -107,6 +112,7 @@ const ALL: &[&Counter] = &[
     &OCCURRENCES_CREATED,
     &DB_WRITE_TRANSACTIONS,
     &DB_BATCHED_WRITES,
+    &DB_WAL_CHECKPOINTS,
 ];
 
 /// A gauge with one value per combination of label values (a Prometheus "gauge vector").

@@ -20,6 +20,7 @@
 //! fails with `SQLITE_BUSY` without waiting when another connection committed in between; taking
 //! the write lock up front makes SQLite queue the transaction behind `busy_timeout` instead.
 
+mod checkpointer;
 mod dead_letters;
 mod direct;
 mod error;
@@ -53,6 +54,8 @@ pub use scheduler::{SchedulerConfig, SqliteScheduler};
 pub use state::SqliteStateStore;
 pub use tasks::SqliteTaskRepository;
 pub use users::SqliteUserRepository;
+
+use checkpointer::{Checkpointer, WRITER_CHECKPOINT_PAGES};
 
 use crate::ports::{HealthCheck, InfraError};
 
@@ -150,7 +153,8 @@ impl SqliteStore {
             .connect_with(
                 options
                     .clone()
-                    .pragma("cache_size", format!("-{pool_cache}")),
+                    .pragma("cache_size", format!("-{pool_cache}"))
+                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string()),
             )
             .await
             .map_err(open_err)?;
@@ -160,7 +164,8 @@ impl SqliteStore {
         let writer = if memory || path_or_url.contains("mode=ro") {
             writer::Connection::Borrowed(pool.clone())
         } else {
-            writer::Connection::Own(open_writer(options.get_filename())?)
+            let path = options.get_filename();
+            writer::Connection::Own(open_writer(path)?, Checkpointer::start(path, BUSY_TIMEOUT)?)
         };
         let readers = if memory {
             // Every connection to `:memory:` is its own database: read through the writer.
@@ -277,7 +282,8 @@ fn open_writer(path: &std::path::Path) -> Result<direct::Db, InfraError> {
     db.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
     db.execute_batch(&format!(
         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -{WRITER_CACHE_KIB};"
+         PRAGMA cache_size = -{WRITER_CACHE_KIB}; \
+         PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
     ))
     .map_err(fail)?;
     let journal: String = db
@@ -342,8 +348,17 @@ mod tests {
             cache, -READER_CACHE_KIB,
             "the cold writes' page cache is bounded"
         );
+        let autocheckpoint: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            autocheckpoint,
+            i64::from(WRITER_CHECKPOINT_PAGES),
+            "the cold writes checkpoint as rarely as the writer"
+        );
         // The group-commit writer's own connection has the same settings, and its own cache.
-        let writer: (String, i64, i64, i64, i64) = store
+        let writer: (String, i64, i64, i64, i64, i64) = store
             .writer
             .run(|db| {
                 let pragma = |name: &str| db.pragma_query_value(None, name, |r| r.get::<_, i64>(0));
@@ -355,6 +370,7 @@ mod tests {
                         pragma("synchronous")?,
                         pragma("cache_size")?,
                         pragma("busy_timeout")?,
+                        pragma("wal_autocheckpoint")?,
                     ))
                 };
                 read().map_err(|e| error::sql("pragmas", e))
@@ -368,7 +384,8 @@ mod tests {
                 1,
                 1,
                 -WRITER_CACHE_KIB,
-                BUSY_TIMEOUT.as_millis() as i64
+                BUSY_TIMEOUT.as_millis() as i64,
+                i64::from(WRITER_CHECKPOINT_PAGES)
             )
         );
         let reader: (i64, i64, i64) = store

@@ -40,6 +40,7 @@ use rusqlite::TransactionBehavior;
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpointer::Checkpointer;
 use super::direct::{Db, off_the_reactor, with_db};
 use super::error::{infra, sql};
 use crate::ports::InfraError;
@@ -70,8 +71,9 @@ enum Msg {
 
 /// Where the writer's batches run.
 pub(crate) enum Connection {
-    /// A connection of the writer's own, moved to its thread.
-    Own(Db),
+    /// A connection of the writer's own, moved to its thread, and the thread that checkpoints
+    /// what it commits.
+    Own(Db, Checkpointer),
     /// The pool's connection, borrowed for each batch (in-memory databases).
     Borrowed(SqlitePool),
 }
@@ -94,12 +96,12 @@ impl Writer {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let commits = Arc::new(AtomicU64::new(0));
         match connection {
-            Connection::Own(db) => {
+            Connection::Own(db, checkpointer) => {
                 db.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                 let counter = commits.clone();
                 std::thread::Builder::new()
                     .name("sqlite-writer".into())
-                    .spawn(move || serve_own(db, jobs, counter))
+                    .spawn(move || serve_own(db, checkpointer, jobs, counter))
                     .map_err(|e| InfraError::permanent("cannot start the SQLite writer", e))?;
             }
             Connection::Borrowed(pool) => {
@@ -199,7 +201,12 @@ fn split(msgs: &mut Vec<Msg>, batch: &mut Vec<Op>) -> Option<oneshot::Sender<()>
 
 /// The writer's thread: blocks for the first queued write, takes whatever else is queued without
 /// waiting, runs the batch, and so on until closed.
-fn serve_own(mut db: Db, mut jobs: mpsc::Receiver<Msg>, commits: Arc<AtomicU64>) {
+fn serve_own(
+    mut db: Db,
+    checkpointer: Checkpointer,
+    mut jobs: mpsc::Receiver<Msg>,
+    commits: Arc<AtomicU64>,
+) {
     let mut msgs = Vec::with_capacity(MAX_BATCH);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut close = None;
@@ -220,6 +227,9 @@ fn serve_own(mut db: Db, mut jobs: mpsc::Receiver<Msg>, commits: Arc<AtomicU64>)
             let mut committed_later = Vec::with_capacity(size);
             let outcome = write_batch(&mut db, &mut batch, &mut committed_later);
             batch.clear();
+            if outcome.is_ok() {
+                checkpointer.nudge();
+            }
             count(&commits, answer(outcome, committed_later, size));
         }
     }
@@ -228,6 +238,8 @@ fn serve_own(mut db: Db, mut jobs: mpsc::Receiver<Msg>, commits: Arc<AtomicU64>)
     if let Err((_, e)) = db.close() {
         tracing::warn!(error = %e, "the SQLite writer connection did not close cleanly");
     }
+    // Before answering the close: the store is closed only when none of its threads is left.
+    checkpointer.stop();
     if let Some(done) = close {
         let _ = done.send(());
     }
