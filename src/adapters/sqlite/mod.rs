@@ -71,7 +71,8 @@ const MAX_READERS: usize = 4;
 /// of one query at a time. Together they bound the store's memory at about 7 MiB, whatever the
 /// size of the file (README: the embedded store). A miss costs a `pread` from the kernel's page
 /// cache, not a disk read: halving them (4 and 2 MiB before) took 2.4 MiB off the resident set
-/// under load at 100,000 tasks with no measurable loss (BENCHMARKS.md, issue #8, eighth step).
+/// under load at 100,000 tasks; creations and search stayed within the runs' noise (BENCHMARKS.md,
+/// issue #8, eighth step).
 const WRITER_CACHE_KIB: i64 = 2048;
 const READER_CACHE_KIB: i64 = 1024;
 
