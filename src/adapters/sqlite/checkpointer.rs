@@ -24,9 +24,9 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::OpenFlags;
 
@@ -111,15 +111,12 @@ impl Checkpointer {
 fn serve(db: Db, nudged: Receiver<()>, copied: Arc<AtomicU64>) {
     // Blocks until a commit says there is work; ends when the writer drops its handle.
     while nudged.recv().is_ok() {
-        let due = Instant::now() + INTERVAL;
-        // Wait out the interval, but not past the writer's close: its last commits are
-        // checkpointed before the thread ends.
-        while let Some(left) = due.checked_duration_since(Instant::now()) {
-            match nudged.recv_timeout(left) {
-                Ok(()) => {}
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-            }
-        }
+        // Sleep, not wait on the channel: a wait woke this thread for every commit of the
+        // interval (at one client that was 14-15 context switches per creation against 8-9
+        // without the thread). The nudges sent meanwhile are covered by this checkpoint. A close
+        // waits at most this long for the last checkpoint.
+        std::thread::sleep(INTERVAL);
+        while nudged.try_recv().is_ok() {}
         checkpoint(&db, &copied);
     }
     if let Err((_, e)) = db.close() {
@@ -145,6 +142,8 @@ fn checkpoint(db: &Db, copied: &AtomicU64) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     /// A WAL database whose own connection never checkpoints, with one commit in its WAL.
