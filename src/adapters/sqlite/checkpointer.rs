@@ -28,10 +28,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::OpenFlags;
-
-use super::direct::Db;
-use super::error::sql;
+use super::direct::{Db, open_own};
 use crate::ports::InfraError;
 use crate::telemetry::metrics;
 
@@ -55,21 +52,14 @@ pub(crate) struct Checkpointer {
 impl Checkpointer {
     /// Opens a connection of its own to the database at `path` and starts the thread.
     pub(crate) fn start(path: &Path, busy_timeout: Duration) -> Result<Self, InfraError> {
-        let fail = |e| {
-            sql(
-                format!("cannot open the SQLite checkpointer on {}", path.display()),
-                e,
-            )
-        };
-        let db = rusqlite::Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(fail)?;
-        db.busy_timeout(busy_timeout).map_err(fail)?;
         // Its own commits (none: it only checkpoints) must not checkpoint behind its back.
-        db.pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(fail)?;
+        let db = open_own(
+            path,
+            "checkpointer",
+            true,
+            busy_timeout,
+            "PRAGMA wal_autocheckpoint = 0;",
+        )?;
         // One pending nudge is enough: the thread checkpoints everything committed before it runs.
         let (nudge, nudged) = sync_channel(1);
         let copied = Arc::new(AtomicU64::new(0));

@@ -29,6 +29,35 @@ use crate::ports::InfraError;
 /// A borrowed connection: statements, no ownership (dropping it never closes the database).
 pub(crate) type Db = rusqlite::Connection;
 
+/// Opens one of the store's own connections (the writer, a reader, the checkpointer) to the file
+/// at `path`, sets `busy_timeout` and runs `pragmas`; `role` names it in the error. NO_MUTEX:
+/// each of them is used by one thread at a time.
+pub(crate) fn open_own(
+    path: &std::path::Path,
+    role: &str,
+    writable: bool,
+    busy_timeout: std::time::Duration,
+    pragmas: &str,
+) -> Result<Db, InfraError> {
+    use rusqlite::OpenFlags;
+    let fail = |e| {
+        super::error::sql(
+            format!("cannot open the SQLite {role} on {}", path.display()),
+            e,
+        )
+    };
+    let access = if writable {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    };
+    let db = rusqlite::Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(fail)?;
+    db.busy_timeout(busy_timeout).map_err(fail)?;
+    db.execute_batch(pragmas).map_err(fail)?;
+    Ok(db)
+}
+
 /// Runs `f` on `conn`'s database handle while sqlx's worker thread is kept off it.
 pub(crate) async fn with_db<R>(
     conn: &mut SqliteConnection,

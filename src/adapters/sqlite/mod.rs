@@ -267,29 +267,26 @@ impl SqliteStore {
 /// The group-commit writer's connection, with the settings sqlx gives the pool's (WAL is already
 /// set: it is stored in the file).
 fn open_writer(path: &std::path::Path) -> Result<direct::Db, InfraError> {
-    use rusqlite::OpenFlags;
-    let fail = |e| {
-        error::sql(
-            format!("cannot open the SQLite writer on {}", path.display()),
-            e,
-        )
-    };
-    // NO_MUTEX: the connection lives on the writer's thread alone.
-    let db = rusqlite::Connection::open_with_flags(
+    // The connection lives on the writer's thread alone.
+    let db = direct::open_own(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(fail)?;
-    db.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
-    db.execute_batch(&format!(
-        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -{WRITER_CACHE_KIB}; \
-         PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
-    ))
-    .map_err(fail)?;
+        "writer",
+        true,
+        BUSY_TIMEOUT,
+        &format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -{WRITER_CACHE_KIB}; \
+             PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
+        ),
+    )?;
     let journal: String = db
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
-        .map_err(fail)?;
+        .map_err(|e| {
+            error::sql(
+                format!("cannot open the SQLite writer on {}", path.display()),
+                e,
+            )
+        })?;
     if !journal.eq_ignore_ascii_case("wal") {
         return Err(InfraError::msg(format!(
             "the SQLite writer on {} is in journal mode {journal}, not WAL",

@@ -16,12 +16,10 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::OpenFlags;
 use sqlx::SqlitePool;
 use tokio::sync::Semaphore;
 
-use super::direct::{Db, read_on};
-use super::error::sql;
+use super::direct::{Db, open_own, read_on};
 use crate::ports::InfraError;
 
 /// Distinct statements a reader keeps compiled. The hot reads use about twenty texts; pages add
@@ -127,21 +125,14 @@ fn open_reader(
     cache_kib: i64,
     busy_timeout: std::time::Duration,
 ) -> Result<Db, InfraError> {
-    let fail = |e| {
-        sql(
-            format!("cannot open an SQLite reader on {}", path.display()),
-            e,
-        )
-    };
-    // NO_MUTEX: a connection is used by one read at a time (the idle list hands it out).
-    let db = rusqlite::Connection::open_with_flags(
+    // One read at a time per connection: the idle list hands it out.
+    let db = open_own(
         path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(fail)?;
-    db.busy_timeout(busy_timeout).map_err(fail)?;
-    db.execute_batch(&format!("PRAGMA cache_size = -{cache_kib};"))
-        .map_err(fail)?;
+        "reader",
+        false,
+        busy_timeout,
+        &format!("PRAGMA cache_size = -{cache_kib};"),
+    )?;
     db.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(db)
 }
@@ -150,6 +141,7 @@ fn open_reader(
 mod tests {
     use super::*;
     use crate::adapters::sqlite::SqliteStore;
+    use crate::adapters::sqlite::error::sql;
 
     const COUNT: &str = "SELECT count(*) FROM tasks";
 
