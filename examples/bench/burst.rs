@@ -6,9 +6,14 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
+/// One reminder of the burst: remind_at, delivered_at, fired_at (µs since the epoch).
+type Row = (i64, Option<i64>, Option<i64>);
+
 pub struct Burst {
     /// Sorted lateness of the delivered reminders (delivered_at − remind_at), ms.
     pub lateness: Vec<f64>,
+    /// Sorted lateness of their firing (fired_at − remind_at: the notification role's half), ms.
+    pub fired: Vec<f64>,
     pub not_delivered: usize,
     /// Reminders still scheduled elsewhere in the database while the burst ran.
     pub other_pending: i64,
@@ -41,8 +46,8 @@ pub async fn watch(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
-        "SELECT remind_at, delivered_at FROM reminders WHERE remind_at BETWEEN ? AND ?",
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT remind_at, delivered_at, fired_at FROM reminders WHERE remind_at BETWEEN ? AND ?",
     )
     .bind(from)
     .bind(to)
@@ -58,14 +63,34 @@ pub async fn watch(
     .await
     .unwrap();
     pool.close().await;
-    let mut lateness: Vec<f64> = rows
-        .iter()
-        .filter_map(|(at, done)| done.map(|d| (d - at) as f64 / 1000.0))
-        .collect();
-    lateness.sort_by(f64::total_cmp);
+    let late = |pick: fn(&Row) -> Option<i64>| {
+        let mut v: Vec<f64> = rows
+            .iter()
+            .filter_map(|r| pick(r).map(|d| (d - r.0) as f64 / 1000.0))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    // BENCH_BURST_TIMELINE=1: every 500th reminder in due order, to stderr, which tells a late
+    // start from a slow drain, and the notification role's half from the e-mail role's.
+    if std::env::var_os("BENCH_BURST_TIMELINE").is_some() {
+        let mut by_due = rows.clone();
+        by_due.sort();
+        for r in by_due.iter().step_by(500) {
+            eprintln!(
+                "due +{:>5} ms  fired +{:>6} ms  mailed +{:>6} ms",
+                (r.0 - from) / 1000,
+                r.2.map_or(-1, |f| (f - r.0) / 1000),
+                r.1.map_or(-1, |d| (d - r.0) / 1000)
+            );
+        }
+    }
+    let lateness = late(|r| r.1);
+    let fired = late(|r| r.2);
     Burst {
         not_delivered: rows.len() - lateness.len(),
         lateness,
+        fired,
         other_pending,
     }
 }

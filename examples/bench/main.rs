@@ -341,16 +341,17 @@ async fn main() {
         b.not_delivered,
         burst_cpu
     );
-    println!("| lateness p50 ms | p95 ms | p99 ms | max ms |");
-    println!("|---:|---:|---:|---:|");
-    let late = &b.lateness;
-    println!(
-        "| {:.0} | {:.0} | {:.0} | {:.0} |",
-        pct(late, 50.0),
-        pct(late, 95.0),
-        pct(late, 99.0),
-        late.last().copied().unwrap_or(f64::NAN)
-    );
+    println!("| lateness | p50 ms | p95 ms | p99 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|");
+    for (what, late) in [("mailed", &b.lateness), ("fired", &b.fired)] {
+        println!(
+            "| {what} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            pct(late, 50.0),
+            pct(late, 95.0),
+            pct(late, 99.0),
+            late.last().copied().unwrap_or(f64::NAN)
+        );
+    }
     println!(
         "\nAt the end: {end_rss:.1} MiB resident ({end_anon:.1} anonymous, {end_file:.1} file; peak {end_hwm:.1} MiB)."
     );
