@@ -122,8 +122,12 @@ impl MemoryBus {
 
 /// How many keys' events a batch delivers at once. Events of one key (one task) stay strictly in
 /// order; different tasks are independent, and delivering them one after the other made the
-/// e-mail role of a reminder burst wait on each mail in turn (see BENCHMARKS.md).
-const KEYS_IN_FLIGHT: usize = 16;
+/// e-mail role of a reminder burst wait on each mail in turn (see BENCHMARKS.md). Each delivery
+/// mostly waits (for the SQLite writer's group commit, for the file mailer's group flush), so
+/// more at once make bigger groups: with 64, and the scheduler's 64 permits, 10,000 reminders due
+/// in one second were mailed with a lateness p99 of 0.8–1.1 s against 1.6–1.9 s with 16 (issue #8,
+/// ninth step).
+const KEYS_IN_FLIGHT: usize = 64;
 
 #[async_trait]
 impl EventPublisher for MemoryBus {
