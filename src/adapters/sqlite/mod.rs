@@ -57,6 +57,10 @@ pub use users::SqliteUserRepository;
 
 use checkpointer::{Checkpointer, WRITER_CHECKPOINT_PAGES};
 
+use crate::ports::{HealthCheck, InfraError};
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
 /// Job handlers running at once on this store's scheduler (the shared runner's default is 16).
 /// A reminder's firing spends most of its time waiting for the writer's next group commit, not
 /// working, so more of them in flight make bigger groups rather than more contention: with 64,
@@ -64,10 +68,6 @@ use checkpointer::{Checkpointer, WRITER_CHECKPOINT_PAGES};
 /// with 16, on 2 cores (BENCHMARKS.md, issue #8, ninth step). PostgreSQL keeps 16: its roles
 /// commit one transaction per connection, and its pool holds 16.
 const JOBS_IN_FLIGHT: usize = 64;
-
-use crate::ports::{HealthCheck, InfraError};
-
-static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// How long a statement waits for another connection's write lock before failing with
 /// `SQLITE_BUSY` (reported as a transient error).
