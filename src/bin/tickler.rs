@@ -15,9 +15,10 @@ use clap::{Parser, Subcommand};
 use tickler::bootstrap::{self, Role};
 use tickler::config::Config;
 
-/// Rust's allocations go to mimalloc rather than glibc's malloc: on the embedded server's
-/// reminder burst it cut the server's CPU by 15–20 % and the lateness p99 by a third, and the
-/// 32-client creation rate rose by a quarter (BENCHMARKS.md, issue #8, ninth step). Allocation
+/// Rust's allocations go to mimalloc rather than glibc's malloc. On the embedded server's
+/// reminder burst it cut the server's CPU by 10–20 % (2.1–2.3 s against 2.4–2.7 s) and the
+/// lateness p99 to 0.66–0.79 s from 0.81–1.07 s, and the 100,000-task fill ran at 6,750–7,320
+/// creations/s against 5,710–6,260 (BENCHMARKS.md, issue #8, ninth step). Allocation
 /// and free were a quarter of the burst's samples, much of it buffers freed on another thread
 /// than the one that allocated them (the writer thread, the mail writer, Tokio's workers), which
 /// glibc handles through its arena locks and mimalloc through per-thread free lists. Built
