@@ -138,7 +138,7 @@ pub async fn list(c: &Call<'_>, kind: LabelKind, _: NoParams) -> Result<Reply, T
     let list = LabelList {
         result: labels.iter().map(LabelView::from).collect(),
     };
-    Ok(Reply::list(&list, &list.result, None))
+    Ok(Reply::list(&list.result, None, None))
 }
 
 pub async fn update(

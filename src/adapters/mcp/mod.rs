@@ -12,9 +12,11 @@
 //! events in the outbox.
 
 mod catalog;
+mod direct;
 mod errors;
 mod labels;
 mod reminders;
+mod reply;
 mod tasks;
 mod views;
 
@@ -26,19 +28,19 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 pub use catalog::NAMES as TOOL_NAMES;
 use errors::ToolError;
+use reply::Reply;
 use views::{LabelIndex, LabelRef};
 
 use crate::adapters::http::extract::child_traceparent;
@@ -68,13 +70,23 @@ pub fn router(services: Services, auth: Arc<Auth>) -> axum::Router {
         .with_json_response(true)
         .with_sse_keep_alive(None)
         .disable_allowed_hosts();
+    let direct = direct::Direct {
+        services: services.clone(),
+        max_body: config.max_request_body_bytes,
+    };
     let service = StreamableHttpService::new(
         move || Ok(TicklerMcp::over_http(services.clone())),
         Arc::new(NeverSessionManager::default()),
         config,
     );
+    // The layer added last runs first: the token is checked before the direct path looks at
+    // the request.
     axum::Router::new()
         .route_service(PATH, service)
+        .route_layer(axum::middleware::from_fn_with_state(
+            direct,
+            direct::tools_call,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(auth, authenticate))
 }
 
@@ -164,9 +176,9 @@ impl TicklerMcp {
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Option<CallToolResult> {
-        let call = Call { services, actor };
-        let args = Value::Object(arguments.unwrap_or_default());
-        dispatch(&call, name, args).await.map(Reply::into_result)
+        run_tool(services, actor, name, arguments)
+            .await
+            .map(Reply::into_result)
     }
 
     fn actor(&self, ctx: &RequestContext<RoleServer>) -> Option<Actor> {
@@ -217,16 +229,10 @@ impl ServerHandler for TicklerMcp {
         })?;
         let name = request.name.as_ref();
         let started = std::time::Instant::now();
-        match Self::call(&self.services, &actor, name, request.arguments).await {
-            Some(result) => {
-                tracing::debug!(
-                    tool = name,
-                    user = %actor.user_id,
-                    error = result.is_error == Some(true),
-                    micros = started.elapsed().as_micros() as u64,
-                    "MCP tool call"
-                );
-                Ok(result.into())
+        match run_tool(&self.services, &actor, name, request.arguments).await {
+            Some(reply) => {
+                log_call(name, &actor, reply.is_error(), started);
+                Ok(reply.into_result().into())
             }
             None => Err(ErrorData::invalid_params(
                 format!("Unknown tool: {name}"),
@@ -305,60 +311,26 @@ impl Call<'_> {
     }
 }
 
-/// What a tool answers: structured content, its text rendering, and whether it is an error.
-pub(crate) struct Reply {
-    structured: Value,
-    text: Vec<String>,
-    is_error: bool,
+/// Runs tool `name` for `actor`; `None` when there is no such tool.
+pub(crate) async fn run_tool(
+    services: &Services,
+    actor: &Actor,
+    name: &str,
+    arguments: Option<JsonObject>,
+) -> Option<Reply> {
+    let call = Call { services, actor };
+    dispatch(&call, name, Value::Object(arguments.unwrap_or_default())).await
 }
 
-impl Reply {
-    /// An object result; the text content is the same JSON.
-    pub fn object<T: Serialize>(v: &T) -> Self {
-        Self {
-            // Serialised from the type, so the text keeps the field order (`status` first).
-            text: vec![serde_json::to_string(v).expect("tool results serialise")],
-            structured: serde_json::to_value(v).expect("tool results serialise"),
-            is_error: false,
-        }
-    }
-
-    /// A list result: structured content `{"result": [...]}` (as the official Python SDK wraps
-    /// lists), text content the bare JSON array the seed's agents read, plus an optional note.
-    pub fn list<W: Serialize, I: Serialize>(wrapper: &W, items: &I, note: Option<String>) -> Self {
-        let mut text = vec![serde_json::to_string(items).expect("tool results serialise")];
-        text.extend(note);
-        Self {
-            structured: serde_json::to_value(wrapper).expect("tool results serialise"),
-            text,
-            is_error: false,
-        }
-    }
-
-    pub fn error(e: &ToolError) -> Self {
-        Self::error_object(&e.view())
-    }
-
-    pub fn error_object<T: Serialize>(v: &T) -> Self {
-        Self {
-            is_error: true,
-            ..Self::object(v)
-        }
-    }
-
-    fn into_result(self) -> CallToolResult {
-        // Not `CallToolResult::structured`: it serialises the value into a text block of its
-        // own, which this reply replaces with `text` (for a page of 50, that string was a
-        // third of the call's serialising work).
-        let content = self.text.into_iter().map(ContentBlock::text).collect();
-        let mut r = if self.is_error {
-            CallToolResult::error(content)
-        } else {
-            CallToolResult::success(content)
-        };
-        r.structured_content = Some(self.structured);
-        r
-    }
+/// One debug line per tool call, whichever path served it.
+pub(crate) fn log_call(tool: &str, actor: &Actor, is_error: bool, started: std::time::Instant) {
+    tracing::debug!(
+        tool,
+        user = %actor.user_id,
+        error = is_error,
+        micros = started.elapsed().as_micros() as u64,
+        "MCP tool call"
+    );
 }
 
 fn parse<P: DeserializeOwned>(tool: &str, args: Value) -> Result<P, ToolError> {

@@ -173,7 +173,7 @@ pub async fn list_tasks(c: &Call<'_>, p: ListTasksParams) -> Result<Reply, ToolE
             "More tasks match: call list_tasks again with the same filters and cursor=\"{cur}\" for the next page."
         )
     });
-    Ok(Reply::list(&list, &list.result, more))
+    Ok(Reply::list(&list.result, list.next_cursor.as_deref(), more))
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -348,7 +348,7 @@ pub async fn search_tasks(c: &Call<'_>, p: SearchTasksParams) -> Result<Reply, T
             })
             .collect(),
     };
-    Ok(Reply::list(&result, &result.result, None))
+    Ok(Reply::list(&result.result, None, None))
 }
 
 #[cfg(test)]
