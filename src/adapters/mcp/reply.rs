@@ -204,6 +204,20 @@ mod tests {
         assert_eq!(text, v["result"]["structuredContent"]["result"]);
     }
 
+    /// The SDK's paths parse the structured content back; without serde_json's
+    /// `float_roundtrip` that parse is off by one unit in the last place for some values, and a
+    /// search rank in `structuredContent` no longer equalled the one in the text (the Python MCP
+    /// suite caught it).
+    #[test]
+    fn floats_survive_the_parse_back_exactly() {
+        let rank = 12.177450395621573_f64;
+        let r = Reply::list(&[json!({"search_rank": rank})], None, None).into_result();
+        let structured = r.structured_content.unwrap();
+        assert_eq!(structured["result"][0]["search_rank"].as_f64(), Some(rank));
+        let text: Value = serde_json::from_str(&r.content[0].as_text().unwrap().text).unwrap();
+        assert_eq!(text, structured["result"]);
+    }
+
     #[test]
     fn an_error_reply_is_flagged() {
         let e = ToolError::new(crate::domain::ErrorCode::NotFound, "gone");
