@@ -11,9 +11,9 @@
 //! was written (truncated first), equal to what a later `get` returns.
 //!
 //! Drivers: the hot writes (tasks, the relay's leases and marks, jobs, state) run in the
-//! group-commit writer on a rusqlite connection of its own (see `writer`); the hot reads on
-//! read-only rusqlite connections the store owns (see `readers`); the rest (labels, users, dead letters, the outbox purge, migrations) goes through
-//! sqlx.
+//! group-commit writer on a rusqlite connection of its own (see `writer`), and so do the users'
+//! upserts (see `users`); the hot reads on read-only rusqlite connections the store owns (see
+//! `readers`); the rest (labels, dead letters, the outbox purge, migrations) goes through sqlx.
 //!
 //! Concurrency: WAL journal (readers never block the writer), and every read-then-write
 //! transaction starts with `BEGIN IMMEDIATE`. A deferred `BEGIN` that reads first and writes later
@@ -234,7 +234,7 @@ impl SqliteStore {
     }
 
     pub fn users(&self) -> SqliteUserRepository {
-        SqliteUserRepository::new(self.pool.clone(), self.readers.clone())
+        SqliteUserRepository::new(self.writer.clone(), self.readers.clone())
     }
 
     pub fn outbox(&self) -> SqliteOutbox {
