@@ -54,8 +54,11 @@ pub(super) async fn tools_call(State(d): State<Direct>, req: Request, next: Next
     let started = Instant::now();
     let name = call.params.name;
     let Some(reply) = run_tool(&d.services, &actor, &name, call.params.arguments).await else {
-        // `parse` checked the name against the catalog, which `run_tool` serves in full.
-        unreachable!("tool {name} is in the catalog but not dispatched");
+        // `parse` checked the name against the catalog, which `run_tool` serves in full; were
+        // they ever to disagree, the SDK answers (an unknown tool) rather than a panic here.
+        return next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
     };
     log_call(&name, &actor, reply.is_error(), started);
     (
